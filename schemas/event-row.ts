@@ -1,0 +1,40 @@
+/**
+ * One row of the `events` table as the ingest pipeline produces it and the
+ * storage writer inserts it (JSONEachRow). Timestamps are UTC strings in
+ * ClickHouse's `YYYY-MM-DD hh:mm:ss.sss` form, which every ClickHouse input
+ * format parses the same way.
+ */
+export const EVENT_TYPES = ['track', 'page', 'screen', 'identify', 'group', 'alias'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface EventRow {
+  tenant_id: string;
+  message_id: string;
+  type: EventType;
+  /** track: the event name; page/screen: the page or screen name; otherwise empty. */
+  event: string;
+  user_id: string;
+  anonymous_id: string;
+  group_id: string;
+  previous_id: string;
+  timestamp: string;
+  original_timestamp: string | null;
+  sent_at: string | null;
+  received_at: string;
+  properties: JsonObject;
+  traits: JsonObject;
+  context: JsonObject;
+  ip: string;
+  user_agent: string;
+  key_id: string;
+}
+
+/** Date → `2026-11-24 10:00:00.123` (UTC). */
+export function toClickHouseTime(d: Date): string {
+  return d.toISOString().replace('T', ' ').replace('Z', '');
+}
+
+export const CLICKHOUSE_TIME_RE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$/;

@@ -1,0 +1,93 @@
+/**
+ * One error type and one code table for the whole service (the Unkey pattern):
+ * every failure a caller can see has a stable code, and the HTTP layer maps the
+ * code to a status. Messages are written for the caller and never carry
+ * untrusted input or internal detail.
+ */
+export const ErrorCode = {
+  // 400
+  BAD_REQUEST: 'bad_request',
+  INVALID_JSON: 'invalid_json',
+  INVALID_BODY: 'invalid_body',
+  INVALID_ENCODING: 'invalid_encoding',
+  // 401
+  UNAUTHORIZED: 'unauthorized',
+  MALFORMED_CREDENTIAL: 'malformed_credential',
+  INVALID_CREDENTIAL: 'invalid_credential',
+  REVOKED_CREDENTIAL: 'revoked_credential',
+  // 403
+  FORBIDDEN: 'forbidden',
+  WRONG_SCOPE: 'wrong_scope',
+  ORIGIN_NOT_ALLOWED: 'origin_not_allowed',
+  CREDENTIAL_IN_URL: 'credential_in_url',
+  // 404 / 405
+  NOT_FOUND: 'not_found',
+  METHOD_NOT_ALLOWED: 'method_not_allowed',
+  // 409
+  CONFLICT: 'conflict',
+  // 413
+  PAYLOAD_TOO_LARGE: 'payload_too_large',
+  // 415
+  UNSUPPORTED_MEDIA_TYPE: 'unsupported_media_type',
+  // 429
+  RATE_LIMITED: 'rate_limited',
+  // 500 / 503
+  INTERNAL: 'internal',
+  UNAVAILABLE: 'unavailable',
+  SPOOL_FULL: 'spool_full',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  invalid_json: 400,
+  invalid_body: 400,
+  invalid_encoding: 400,
+  unauthorized: 401,
+  malformed_credential: 401,
+  invalid_credential: 401,
+  revoked_credential: 401,
+  forbidden: 403,
+  wrong_scope: 403,
+  origin_not_allowed: 403,
+  credential_in_url: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+  spool_full: 503,
+};
+
+export function codeToStatus(code: ErrorCode): number {
+  return STATUS[code];
+}
+
+export interface AppErrorOptions {
+  cause?: unknown;
+  /** Seconds a client should wait before retrying (429/503). */
+  retryAfter?: number;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly retryAfter?: number;
+
+  constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    if (options.retryAfter !== undefined) this.retryAfter = options.retryAfter;
+  }
+
+  get status(): number {
+    return codeToStatus(this.code);
+  }
+}
+
+export function isAppError(err: unknown): err is AppError {
+  return err instanceof AppError;
+}

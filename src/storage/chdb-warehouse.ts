@@ -1,0 +1,157 @@
+/**
+ * The embedded default: the ClickHouse engine in this process through chDB.
+ * chDB binds one data directory per process, so exactly one of these exists in
+ * the server, built in the composition root.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Session } from 'chdb';
+import {
+  classifyCode,
+  parseJsonEachRow,
+  renderSettings,
+  withTimeoutSetting,
+  WarehouseError,
+  type CallOptions,
+  type InsertOptions,
+  type Warehouse,
+} from './warehouse.ts';
+
+export interface ChdbOptions {
+  /** Directory the engine owns. */
+  path: string;
+  database: string;
+  /** 64 hex chars: the AES-256 key of the encrypted disk that holds every table. */
+  diskKeyHex: string;
+  /** Directory BACKUP … TO File(…) may write to. */
+  backupsPath: string;
+  timeoutMs: number;
+}
+
+interface ChdbLikeError {
+  clickhouseCode?: number;
+  message?: string;
+}
+
+function wrap(err: unknown, what: string): WarehouseError {
+  const code = (err as ChdbLikeError)?.clickhouseCode;
+  const message = (err as ChdbLikeError)?.message ?? String(err);
+  return new WarehouseError(`${what}: ${message}`, classifyCode(code), code, { cause: err });
+}
+
+/**
+ * Server configuration for the engine: an AES_256_CTR encrypted disk wrapping
+ * a local disk, made the default storage policy of every MergeTree table so
+ * the migrations need no engine-specific SETTINGS.
+ */
+export function engineConfigXml(o: { enginePath: string; diskKeyHex: string; backupsPath: string }): string {
+  if (!/^[0-9a-f]{64}$/.test(o.diskKeyHex)) throw new Error('disk key must be 64 hex characters');
+  const plain = path.join(o.enginePath, 'disks', 'plain') + '/';
+  return `<clickhouse>
+  <storage_configuration>
+    <disks>
+      <plain><type>local</type><path>${plain}</path></plain>
+      <encrypted>
+        <type>encrypted</type>
+        <disk>plain</disk>
+        <path>encrypted/</path>
+        <algorithm>AES_256_CTR</algorithm>
+        <key_hex id="1">${o.diskKeyHex}</key_hex>
+        <current_key_id>1</current_key_id>
+      </encrypted>
+    </disks>
+    <policies>
+      <encrypted><volumes><main><disk>encrypted</disk></main></volumes></encrypted>
+    </policies>
+  </storage_configuration>
+  <merge_tree><storage_policy>encrypted</storage_policy></merge_tree>
+  <backups><allowed_path>${o.backupsPath}/</allowed_path></backups>
+</clickhouse>
+`;
+}
+
+export class ChdbWarehouse implements Warehouse {
+  readonly kind = 'embedded' as const;
+  readonly database: string;
+  private constructor(
+    private readonly session: Session,
+    database: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.database = database;
+  }
+
+  static async open(o: ChdbOptions): Promise<ChdbWarehouse> {
+    await mkdir(o.path, { recursive: true, mode: 0o700 });
+    await mkdir(o.backupsPath, { recursive: true, mode: 0o700 });
+    const configFile = path.join(o.path, 'engine-config.xml');
+    // 0600: the file carries the disk key, like the secrets file it comes from.
+    await writeFile(configFile, engineConfigXml({ enginePath: o.path, diskKeyHex: o.diskKeyHex, backupsPath: o.backupsPath }), {
+      mode: 0o600,
+    });
+    const session = new Session(o.path, { connectionArgs: [`--config-file=${configFile}`] });
+    const wh = new ChdbWarehouse(session, o.database, o.timeoutMs);
+    try {
+      await session.queryAsync(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(o.database)}`);
+      // USE is sticky for the session, so every later statement is unqualified.
+      await session.queryAsync(`USE ${quoteIdent(o.database)}`);
+    } catch (err) {
+      session.close();
+      throw wrap(err, 'opening the embedded ClickHouse engine');
+    }
+    return wh;
+  }
+
+  async query<T>(sql: string, options: CallOptions = {}): Promise<T[]> {
+    const text = await this.run(`${sql}${renderSettings(withTimeoutSetting(options.settings, options.timeoutMs ?? this.timeoutMs))}`, options, 'JSONEachRow');
+    return parseJsonEachRow<T>(text);
+  }
+
+  async command(sql: string, options: CallOptions = {}): Promise<void> {
+    await this.run(`${sql}${renderSettings(options.settings)}`, options, 'TSV');
+  }
+
+  async insertJsonEachRow(table: string, payload: Buffer, options: InsertOptions = {}): Promise<void> {
+    try {
+      await this.session.insert({
+        table,
+        values: payload,
+        format: 'JSONEachRow',
+        settings: options.settings,
+        timeout: options.timeoutMs ?? this.timeoutMs,
+      });
+    } catch (err) {
+      throw wrap(err, `insert into ${table}`);
+    }
+  }
+
+  async ping(): Promise<{ ok: boolean; version?: string }> {
+    try {
+      const rows = await this.query<{ v: string }>('SELECT version() AS v', { timeoutMs: 5_000 });
+      return { ok: true, version: rows[0]?.v };
+    } catch {
+      return { ok: false };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.session.close();
+  }
+
+  private async run(sql: string, options: CallOptions, format: string): Promise<string> {
+    const timeout = options.timeoutMs ?? this.timeoutMs;
+    try {
+      const result = options.params
+        ? await this.session.queryBindAsync(sql, options.params, { format, timeout })
+        : await this.session.queryAsync(sql, { format, timeout });
+      return result.text();
+    } catch (err) {
+      throw wrap(err, 'query');
+    }
+  }
+}
+
+function quoteIdent(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error('invalid identifier');
+  return `\`${name}\``;
+}

@@ -1,0 +1,127 @@
+/**
+ * A ClickHouse server or cluster through the official client over HTTP(S).
+ * Retry decisions branch on ClickHouse's numeric error code, never on text.
+ */
+import { createClient, ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
+import { Readable } from 'node:stream';
+import {
+  classifyCode,
+  withTimeoutSetting,
+  WarehouseError,
+  type CallOptions,
+  type InsertOptions,
+  type Warehouse,
+} from './warehouse.ts';
+
+export interface ClickHouseServerOptions {
+  url: string;
+  user: string;
+  password: string;
+  database: string;
+  timeoutMs: number;
+}
+
+function wrap(err: unknown, what: string): WarehouseError {
+  if (err instanceof ClickHouseError) {
+    const code = Number(err.code);
+    return new WarehouseError(`${what}: ${err.message}`, classifyCode(Number.isFinite(code) ? code : undefined), code, {
+      cause: err,
+    });
+  }
+  // Connection refused, reset, timed out: the server is not there right now.
+  const message = err instanceof Error ? err.message : String(err);
+  return new WarehouseError(`${what}: ${message}`, 'unavailable', undefined, { cause: err });
+}
+
+type ClickHouseSettings = NonNullable<Parameters<ClickHouseClient['query']>[0]['clickhouse_settings']>;
+
+export class ClickHouseServerWarehouse implements Warehouse {
+  readonly kind = 'server' as const;
+  readonly database: string;
+
+  private constructor(
+    private readonly client: ClickHouseClient,
+    database: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.database = database;
+  }
+
+  static async open(o: ClickHouseServerOptions): Promise<ClickHouseServerWarehouse> {
+    const bootstrap = createClient({ url: o.url, username: o.user, password: o.password, request_timeout: o.timeoutMs });
+    try {
+      await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS \`${o.database}\`` });
+    } catch (err) {
+      throw wrap(err, 'creating the database');
+    } finally {
+      await bootstrap.close();
+    }
+    const client = createClient({
+      url: o.url,
+      username: o.user,
+      password: o.password,
+      database: o.database,
+      request_timeout: o.timeoutMs,
+      clickhouse_settings: { date_time_input_format: 'best_effort' },
+    });
+    return new ClickHouseServerWarehouse(client, o.database, o.timeoutMs);
+  }
+
+  async query<T>(sql: string, options: CallOptions = {}): Promise<T[]> {
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    try {
+      const rs = await this.client.query({
+        query: sql,
+        format: 'JSONEachRow',
+        query_params: options.params,
+        clickhouse_settings: withTimeoutSetting(options.settings, timeoutMs) as ClickHouseSettings,
+        abort_signal: AbortSignal.timeout(timeoutMs),
+      });
+      return await rs.json<T>();
+    } catch (err) {
+      throw wrap(err, 'query');
+    }
+  }
+
+  async command(sql: string, options: CallOptions = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    try {
+      await this.client.command({
+        query: sql,
+        query_params: options.params,
+        clickhouse_settings: options.settings as ClickHouseSettings,
+        abort_signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw wrap(err, 'command');
+    }
+  }
+
+  async insertJsonEachRow(table: string, payload: Buffer, options: InsertOptions = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    try {
+      await this.client.insert({
+        table,
+        values: Readable.from([payload]),
+        format: 'JSONEachRow',
+        clickhouse_settings: options.settings as ClickHouseSettings,
+        abort_signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      throw wrap(err, `insert into ${table}`);
+    }
+  }
+
+  async ping(): Promise<{ ok: boolean; version?: string }> {
+    try {
+      const rows = await this.query<{ v: string }>('SELECT version() AS v', { timeoutMs: 5_000 });
+      return { ok: true, version: rows[0]?.v };
+    } catch {
+      return { ok: false };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}

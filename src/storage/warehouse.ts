@@ -1,0 +1,125 @@
+/**
+ * The one interface both ClickHouse adapters implement: chDB in-process (the
+ * embedded default) and @clickhouse/client over HTTP (a server or cluster).
+ * Callers write one SQL for both: bound parameters only (`{name:Type}`),
+ * unqualified table names (the adapter selects the database), JSONEachRow in
+ * and out.
+ */
+export type Params = Record<string, unknown>;
+export type Settings = Record<string, string | number>;
+
+export interface CallOptions {
+  params?: Params;
+  settings?: Settings;
+  /** Per-call deadline; also sent to the engine as max_execution_time. */
+  timeoutMs?: number;
+}
+
+export interface InsertOptions {
+  settings?: Settings;
+  timeoutMs?: number;
+}
+
+export interface Warehouse {
+  readonly kind: 'embedded' | 'server';
+  readonly database: string;
+  /** SELECT … returning rows parsed from JSONEachRow. */
+  query<T = Record<string, unknown>>(sql: string, options?: CallOptions): Promise<T[]>;
+  /** DDL and other statements that return nothing. */
+  command(sql: string, options?: CallOptions): Promise<void>;
+  /** INSERT a JSONEachRow payload (one JSON object per line). */
+  insertJsonEachRow(table: string, payload: Buffer, options?: InsertOptions): Promise<void>;
+  ping(): Promise<{ ok: boolean; version?: string }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Why a warehouse call failed, decided by ClickHouse's numeric error code
+ * (never by message text): `data` means the payload itself is bad and retrying
+ * it is pointless; `unavailable` means try again later.
+ */
+export type WarehouseErrorKind = 'data' | 'unavailable' | 'limit' | 'other';
+
+export class WarehouseError extends Error {
+  override name = 'WarehouseError';
+  constructor(
+    message: string,
+    readonly kind: WarehouseErrorKind,
+    readonly clickhouseCode: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+// ClickHouse error codes (src/Common/ErrorCodes.cpp) whose cause is the data.
+const DATA_CODES = new Set([
+  6, // CANNOT_PARSE_TEXT
+  26, // CANNOT_PARSE_QUOTED_STRING
+  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  38, // CANNOT_PARSE_DATE
+  41, // CANNOT_PARSE_DATETIME
+  53, // TYPE_MISMATCH
+  69, // ARGUMENT_OUT_OF_BOUND
+  70, // CANNOT_CONVERT_TYPE
+  72, // CANNOT_PARSE_NUMBER
+  117, // INCORRECT_DATA
+  131, // TOO_LARGE_STRING_SIZE
+  321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+]);
+const LIMIT_CODES = new Set([
+  158, // TOO_MANY_ROWS
+  159, // TIMEOUT_EXCEEDED
+  160, // TOO_SLOW
+  241, // MEMORY_LIMIT_EXCEEDED
+  307, // TOO_MANY_BYTES
+  396, // TOO_MANY_ROWS_OR_BYTES
+]);
+const UNAVAILABLE_CODES = new Set([
+  202, // TOO_MANY_SIMULTANEOUS_QUERIES
+  209, // SOCKET_TIMEOUT
+  210, // NETWORK_ERROR
+  252, // TOO_MANY_PARTS
+  242, // TABLE_IS_READ_ONLY
+  319, // UNKNOWN_STATUS_OF_INSERT
+  999, // KEEPER_EXCEPTION
+]);
+
+export function classifyCode(code: number | undefined): WarehouseErrorKind {
+  if (code === undefined) return 'unavailable';
+  if (DATA_CODES.has(code)) return 'data';
+  if (LIMIT_CODES.has(code)) return 'limit';
+  if (UNAVAILABLE_CODES.has(code)) return 'unavailable';
+  return 'other';
+}
+
+/** Settings are engine knobs we set ourselves; refuse anything that is not a plain name and scalar. */
+export function renderSettings(settings: Settings | undefined): string {
+  if (!settings) return '';
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(settings)) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`invalid setting name: ${name}`);
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new Error(`invalid setting value for ${name}`);
+      parts.push(`${name} = ${value}`);
+    } else {
+      if (!/^[A-Za-z0-9_.\-]*$/.test(value)) throw new Error(`invalid setting value for ${name}`);
+      parts.push(`${name} = '${value}'`);
+    }
+  }
+  return parts.length ? `\nSETTINGS ${parts.join(', ')}` : '';
+}
+
+export function withTimeoutSetting(settings: Settings | undefined, timeoutMs: number): Settings {
+  // max_execution_time is whole seconds; round up so the engine's own stop
+  // comes no earlier than ours.
+  return { max_execution_time: Math.max(1, Math.ceil(timeoutMs / 1000)), ...settings };
+}
+
+export function parseJsonEachRow<T>(text: string): T[] {
+  const rows: T[] = [];
+  for (const line of text.split('\n')) {
+    if (line.length > 0) rows.push(JSON.parse(line) as T);
+  }
+  return rows;
+}
