@@ -10,6 +10,7 @@ export const ErrorCode = {
   INVALID_JSON: 'invalid_json',
   INVALID_BODY: 'invalid_body',
   INVALID_ENCODING: 'invalid_encoding',
+  INVALID_EVENT: 'invalid_event',
   // 401
   UNAUTHORIZED: 'unauthorized',
   MALFORMED_CREDENTIAL: 'malformed_credential',
@@ -27,6 +28,7 @@ export const ErrorCode = {
   CONFLICT: 'conflict',
   // 413
   PAYLOAD_TOO_LARGE: 'payload_too_large',
+  EVENT_TOO_LARGE: 'event_too_large',
   // 415
   UNSUPPORTED_MEDIA_TYPE: 'unsupported_media_type',
   // 429
@@ -43,6 +45,7 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_json: 400,
   invalid_body: 400,
   invalid_encoding: 400,
+  invalid_event: 400,
   unauthorized: 401,
   malformed_credential: 401,
   invalid_credential: 401,
@@ -55,6 +58,7 @@ const STATUS: Record<ErrorCode, number> = {
   method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
+  event_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
   internal: 500,

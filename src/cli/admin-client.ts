@@ -1,0 +1,83 @@
+/**
+ * The CLI's client for the admin listener. chDB binds one data directory per
+ * process and the server owns it, so the CLI never opens the database: it
+ * talks HTTPS to the running server with the admin token from the data
+ * directory's secrets file (or PALISADE_ADMIN_TOKEN).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Agent, request } from 'undici';
+import type { Config } from '../config/index.ts';
+import { readSecrets } from '../secrets/file-secrets.ts';
+
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+export interface AdminClient {
+  call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', route: string, body?: unknown): Promise<T>;
+}
+
+async function adminToken(config: Config): Promise<string> {
+  if (config.adminToken) return config.adminToken;
+  try {
+    return (await readSecrets(config.dataDir)).adminToken;
+  } catch (err) {
+    throw new CliError(
+      `no admin token: set PALISADE_ADMIN_TOKEN or run this where the server's data directory (${config.dataDir}) is readable (${(err as Error).message})`,
+    );
+  }
+}
+
+async function trustAnchor(config: Config): Promise<string | undefined> {
+  // The self-signed certificate the server generated is the one to trust.
+  const file = config.tls.certFile ?? path.join(config.dataDir, 'tls', 'self-signed.crt');
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export async function adminClient(config: Config): Promise<AdminClient> {
+  const token = await adminToken(config);
+  const ca = await trustAnchor(config);
+  const host = config.adminHost === '0.0.0.0' ? '127.0.0.1' : config.adminHost;
+  const base = `https://${host.includes(':') ? `[${host}]` : host}:${config.adminPort}`;
+  const dispatcher = new Agent({ connect: ca ? { ca } : {} });
+  return {
+    async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', route: string, body?: unknown): Promise<T> {
+      let res;
+      try {
+        res = await request(`${base}${route}`, {
+          method,
+          dispatcher,
+          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          headersTimeout: 30_000,
+          bodyTimeout: 30_000,
+        });
+      } catch (err) {
+        throw new CliError(`cannot reach the Palisade admin API at ${base} (${(err as Error).message}); is \`npm start\` running?`);
+      }
+      const text = await res.body.text();
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new CliError(`unexpected response from ${base}${route} (HTTP ${res.statusCode})`);
+      }
+      if (res.statusCode >= 400) {
+        const e = (json as { error?: { code?: string; message?: string } }).error;
+        throw new CliError(`${e?.code ?? 'error'}: ${e?.message ?? `HTTP ${res.statusCode}`}`);
+      }
+      return json as T;
+    },
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * Reads a request body under hard limits: the wire size is capped while
+ * streaming (a lying or absent Content-Length cannot get past it), and a gzip
+ * body is inflated with zlib's maxOutputLength so a zip bomb stops at the cap
+ * instead of filling memory.
+ */
+import { promisify } from 'node:util';
+import { gunzip as gunzipCb, inflate as inflateCb } from 'node:zlib';
+import { AppError, ErrorCode } from '../errors/index.ts';
+
+const gunzip = promisify(gunzipCb);
+const inflate = promisify(inflateCb);
+
+export interface BodyLimits {
+  maxBodyBytes: number;
+  maxDecompressedBytes: number;
+}
+
+async function readCapped(req: Request, max: number): Promise<Buffer> {
+  const declared = Number(req.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > max) {
+    throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `request body exceeds ${max} bytes`);
+  }
+  if (!req.body) return Buffer.alloc(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel().catch(() => undefined);
+      throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `request body exceeds ${max} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+async function decode(raw: Buffer, encoding: string, max: number): Promise<Buffer> {
+  if (encoding === '' || encoding === 'identity') {
+    if (raw.length > max) throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `request body exceeds ${max} bytes`);
+    return raw;
+  }
+  if (encoding !== 'gzip' && encoding !== 'deflate') {
+    throw new AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'content-encoding must be gzip, deflate or identity');
+  }
+  try {
+    return await (encoding === 'gzip' ? gunzip : inflate)(raw, { maxOutputLength: max });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `decompressed body exceeds ${max} bytes`);
+    }
+    throw new AppError(ErrorCode.INVALID_ENCODING, `the body is not valid ${encoding} data`);
+  }
+}
+
+/** JSON (or text/plain for beacons, which cannot set a JSON content type without a preflight). */
+export function assertJsonContentType(req: Request, allowTextPlain: boolean): void {
+  const type = (req.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === 'application/json') return;
+  if (allowTextPlain && type === 'text/plain') return;
+  throw new AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'content-type must be application/json');
+}
+
+export async function readJsonBody(req: Request, limits: BodyLimits): Promise<unknown> {
+  const raw = await readCapped(req, limits.maxBodyBytes);
+  const encoding = (req.headers.get('content-encoding') ?? '').trim().toLowerCase();
+  const body = await decode(raw, encoding, encoding === '' || encoding === 'identity' ? limits.maxBodyBytes : limits.maxDecompressedBytes);
+  if (body.length === 0) throw new AppError(ErrorCode.INVALID_JSON, 'the request body is empty');
+  try {
+    // TextDecoder with fatal: invalid UTF-8 is refused rather than silently replaced.
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch {
+    // Never echo the parser's message: it quotes the untrusted input.
+    throw new AppError(ErrorCode.INVALID_JSON, 'the request body is not valid UTF-8 JSON');
+  }
+}

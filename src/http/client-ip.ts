@@ -1,0 +1,47 @@
+/**
+ * The client IP is the socket's peer unless that peer is a configured trusted
+ * proxy, in which case X-Forwarded-For is walked from the right and the first
+ * address that is not itself a trusted proxy wins. A payload field or a
+ * header from an untrusted peer can never set the IP.
+ */
+import { BlockList, isIP } from 'node:net';
+
+export type ClientIpResolver = (peer: string | undefined, forwardedFor: string | undefined) => string;
+
+function normalise(ip: string): string {
+  // Node reports IPv4 peers on a dual-stack socket as ::ffff:a.b.c.d.
+  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+}
+
+export function buildTrustedProxies(entries: string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [addr, bits] = entry.split('/');
+    const family = isIP(addr ?? '');
+    if (!addr || family === 0) throw new Error(`PALISADE_TRUSTED_PROXIES: "${entry}" is not an IP address or CIDR`);
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    if (bits === undefined) list.addAddress(addr, type);
+    else list.addSubnet(addr, Number(bits), type);
+  }
+  return list;
+}
+
+function isTrusted(list: BlockList, ip: string): boolean {
+  const family = isIP(ip);
+  return family !== 0 && list.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+export function clientIpResolver(trusted: string[]): ClientIpResolver {
+  const list = buildTrustedProxies(trusted);
+  return (peer, forwardedFor) => {
+    const socketIp = normalise(peer ?? '');
+    if (trusted.length === 0 || !forwardedFor || !isTrusted(list, socketIp)) return socketIp;
+    const hops = forwardedFor.split(',').map((h) => normalise(h.trim()));
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = hops[i] ?? '';
+      if (isIP(hop) === 0) return socketIp;
+      if (!isTrusted(list, hop)) return hop;
+    }
+    return socketIp;
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * Where a credential may come from: the Authorization header (Basic or
+ * Bearer), or for browser beacons a publishable `writeKey` in the body. A
+ * credential in the URL ends up in proxy and browser logs, so any request
+ * whose query string carries something key-shaped is refused outright.
+ */
+import { AppError, ErrorCode } from '../errors/index.ts';
+import { tokenFromBasic } from '../auth/tokens.ts';
+
+const URL_CREDENTIAL_NAMES = new Set(['writekey', 'write_key', 'key', 'api_key', 'apikey', 'token', 'access_token', 'secret', 'password', 'auth']);
+
+export function assertNoCredentialInUrl(url: string): void {
+  const q = url.indexOf('?');
+  if (q < 0) return;
+  const params = new URLSearchParams(url.slice(q + 1));
+  for (const [name, value] of params) {
+    if (URL_CREDENTIAL_NAMES.has(name.toLowerCase()) || value.includes('pal_sk_') || value.includes('pal_pk_')) {
+      throw new AppError(
+        ErrorCode.CREDENTIAL_IN_URL,
+        'credentials are never accepted in the URL; send them in the Authorization header. Treat this key as exposed and rotate it.',
+      );
+    }
+  }
+}
+
+export function credentialFromHeader(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const space = header.indexOf(' ');
+  if (space < 0) return undefined;
+  const scheme = header.slice(0, space).toLowerCase();
+  const value = header.slice(space + 1).trim();
+  if (scheme === 'bearer') return value || undefined;
+  if (scheme === 'basic') {
+    let decoded: string;
+    try {
+      decoded = Buffer.from(value, 'base64').toString('utf8');
+    } catch {
+      return undefined;
+    }
+    const colon = decoded.indexOf(':');
+    const user = colon < 0 ? decoded : decoded.slice(0, colon);
+    const password = colon < 0 ? '' : decoded.slice(colon + 1);
+    return user ? tokenFromBasic(user, password) : undefined;
+  }
+  return undefined;
+}
+
+/** A publishable key in the body (`writeKey`), as beacons send it. Secret keys are never accepted there. */
+export function credentialFromBody(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const writeKey = (body as Record<string, unknown>).writeKey;
+  if (typeof writeKey !== 'string') return undefined;
+  if (!writeKey.startsWith('pal_pk_')) {
+    throw new AppError(ErrorCode.FORBIDDEN, 'only publishable browser keys may be sent in the body; send secret keys in the Authorization header and rotate this one');
+  }
+  return writeKey;
+}

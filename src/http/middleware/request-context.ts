@@ -1,0 +1,36 @@
+/**
+ * Gives every request a server-generated id (a client-supplied X-Request-Id is
+ * untrusted and never used), resolves the client IP, and writes one access
+ * log line with metadata only: the route pattern (never the raw URL, which is
+ * untrusted), status, duration, tenant and key.
+ */
+import { randomUUID } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import type { Logger } from '../../log/index.ts';
+import type { ClientIpResolver } from '../client-ip.ts';
+import type { Env } from '../types.ts';
+
+export function requestContext(o: { logger: Logger; clientIp: ClientIpResolver; listener: 'api' | 'admin' }): MiddlewareHandler<Env> {
+  return async function requestContext(c, next) {
+    const started = performance.now();
+    const requestId = randomUUID();
+    c.set('requestId', requestId);
+    c.set('clientIp', o.clientIp(c.env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for')));
+    c.header('X-Request-Id', requestId);
+    await next();
+    const principal = c.get('principal');
+    o.logger.info(
+      {
+        requestId,
+        listener: o.listener,
+        method: c.req.method,
+        route: c.req.routePath,
+        status: c.res.status,
+        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        tenantId: principal?.tenantId,
+        keyId: principal?.keyId,
+      },
+      'request',
+    );
+  };
+}

@@ -1,0 +1,25 @@
+/**
+ * Security headers on every response. Hono's own secureHeaders middleware
+ * sets the same set helmet does (HSTS, nosniff, frame options, referrer
+ * policy, COOP/CORP…) without wrapping the Node listener, so it also applies
+ * to in-process app.request() tests. API responses are JSON that must never
+ * be cached, rendered or framed: no-store and a CSP that allows nothing.
+ */
+import type { MiddlewareHandler } from 'hono';
+import { secureHeaders } from 'hono/secure-headers';
+import type { Env } from '../types.ts';
+
+export function apiSecurityHeaders(): MiddlewareHandler<Env>[] {
+  const base = secureHeaders({
+    strictTransportSecurity: 'max-age=63072000; includeSubDomains',
+    contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+    crossOriginResourcePolicy: 'cross-origin',
+  });
+  return [
+    base,
+    async function noStore(c, next) {
+      await next();
+      c.header('Cache-Control', 'no-store');
+    },
+  ];
+}

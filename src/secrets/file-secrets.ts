@@ -1,0 +1,69 @@
+/**
+ * Service secrets for the embedded default: one JSON file in the data
+ * directory, created on first start with mode 0600 and refused if anyone else
+ * can read it. (A server deployment reads the same values from AWS Secrets
+ * Manager; see DESIGN §1.)
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { randomBase62 } from '../auth/base62.ts';
+
+const SecretsSchema = z.object({
+  version: z.literal(1),
+  adminToken: z.string().min(32),
+  diskKeyHex: z.string().regex(/^[0-9a-f]{64}$/),
+  spoolKeys: z.record(z.string().regex(/^[0-9]{1,6}$/), z.string().regex(/^[0-9a-f]{64}$/)),
+  spoolKeyId: z.string(),
+});
+export type ServiceSecrets = z.infer<typeof SecretsSchema>;
+
+export const SECRETS_FILE = 'secrets.json';
+
+export function newSecrets(): ServiceSecrets {
+  return {
+    version: 1,
+    adminToken: `pal_admin_${randomBase62(43)}`,
+    diskKeyHex: randomBytes(32).toString('hex'),
+    spoolKeys: { '1': randomBytes(32).toString('hex') },
+    spoolKeyId: '1',
+  };
+}
+
+export class SecretsError extends Error {
+  override name = 'SecretsError';
+}
+
+export async function readSecrets(dataDir: string): Promise<ServiceSecrets> {
+  const file = path.join(dataDir, SECRETS_FILE);
+  const st = await stat(file);
+  if ((st.mode & 0o077) !== 0) {
+    throw new SecretsError(`${file} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
+  }
+  const parsed = SecretsSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
+  if (!parsed.success) throw new SecretsError(`${file} is malformed: ${parsed.error.issues[0]?.path.join('.')}`);
+  if (!parsed.data.spoolKeys[parsed.data.spoolKeyId]) throw new SecretsError(`${file}: spoolKeyId names no key`);
+  return parsed.data;
+}
+
+/** Reads the secrets file, creating it (0600, exclusive) on first start. */
+export async function loadOrCreateSecrets(dataDir: string): Promise<{ secrets: ServiceSecrets; created: boolean }> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const file = path.join(dataDir, SECRETS_FILE);
+  try {
+    const fh = await open(file, 'wx', 0o600);
+    const secrets = newSecrets();
+    try {
+      await fh.writeFile(JSON.stringify(secrets, null, 2) + '\n');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await chmod(file, 0o600);
+    return { secrets, created: true };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return { secrets: await readSecrets(dataDir), created: false };
+}

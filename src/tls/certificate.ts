@@ -1,0 +1,67 @@
+/**
+ * TLS material for both listeners. A real certificate comes from
+ * PALISADE_TLS_CERT/PALISADE_TLS_KEY; otherwise a self-signed ECDSA P-256
+ * certificate for localhost is generated in-process on first start (no
+ * openssl needed) and reused afterwards.
+ */
+import { X509Certificate } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { generate } from 'selfsigned';
+
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+  selfSigned: boolean;
+  notAfter: Date;
+}
+
+export async function generateSelfSigned(days = 365): Promise<{ cert: string; key: string }> {
+  const now = Date.now();
+  const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+    notBeforeDate: new Date(now - 60_000),
+    notAfterDate: new Date(now + days * 86_400_000),
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+          { type: 7, ip: '::1' },
+        ],
+      },
+    ],
+  });
+  return { cert: pems.cert, key: pems.private };
+}
+
+export async function loadTls(o: { dataDir: string; certFile?: string; keyFile?: string }): Promise<TlsMaterial> {
+  if (o.certFile && o.keyFile) {
+    const cert = await readFile(o.certFile, 'utf8');
+    const key = await readFile(o.keyFile, 'utf8');
+    return { cert, key, selfSigned: false, notAfter: new Date(new X509Certificate(cert).validTo) };
+  }
+  const dir = path.join(o.dataDir, 'tls');
+  const certPath = path.join(dir, 'self-signed.crt');
+  const keyPath = path.join(dir, 'self-signed.key');
+  try {
+    const cert = await readFile(certPath, 'utf8');
+    const key = await readFile(keyPath, 'utf8');
+    const notAfter = new Date(new X509Certificate(cert).validTo);
+    // Regenerate a week before expiry rather than serve an expired certificate.
+    if (notAfter.getTime() - Date.now() > 7 * 86_400_000) return { cert, key, selfSigned: true, notAfter };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const { cert, key } = await generateSelfSigned();
+  await writeFile(keyPath, key, { mode: 0o600 });
+  await writeFile(certPath, cert, { mode: 0o644 });
+  return { cert, key, selfSigned: true, notAfter: new Date(new X509Certificate(cert).validTo) };
+}
