@@ -54,7 +54,7 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
 
   const { spool, report } = await Spool.open({
     dir: path.join(config.dataDir, 'spool'),
-    keys: Object.fromEntries(Object.entries(secrets.spoolKeys).map(([id, hex]) => [id, Buffer.from(hex, 'hex')])),
+    keys: new Map(Object.entries(secrets.spoolKeys).map(([id, hex]) => [id, Buffer.from(hex, 'hex')])),
     currentKeyId: secrets.spoolKeyId,
     fsync: config.spool.fsync,
     maxBytes: config.spool.maxBytes,

@@ -7,7 +7,7 @@ import { readJsonBody } from './body.ts';
 const limits = { maxBodyBytes: 1024, maxDecompressedBytes: 4096 };
 
 function req(body: Buffer | string, headers: Record<string, string> = {}): Request {
-  return new Request('https://x/v1/track', { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  return new Request('https://x/v1/track', { method: 'POST', body: typeof body === 'string' ? body : new Uint8Array(body), headers: { 'content-type': 'application/json', ...headers } });
 }
 
 async function code(p: Promise<unknown>): Promise<string> {

@@ -1,0 +1,183 @@
+/**
+ * Test harness: runs a real Palisade server as a child process (HTTPS on
+ * ephemeral ports, embedded chDB in its own data directory) and talks to it
+ * over real TLS. chDB binds one data directory per process, so the server
+ * owns it; a test that wants to read ClickHouse directly stops the server
+ * first and opens the directory itself (openDataDir).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = path.join(ROOT, 'bin', 'palisade.js');
+
+export interface HttpResult<T = unknown> {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: T;
+  text: string;
+}
+
+export interface Palisade {
+  dataDir: string;
+  apiPort: number;
+  adminPort: number;
+  adminToken: string;
+  env: NodeJS.ProcessEnv;
+  proc: ChildProcess;
+  /** Every line the server wrote to stdout and stderr. */
+  output: string[];
+  api<T = unknown>(method: string, route: string, o?: { body?: unknown; raw?: Buffer | string; headers?: Record<string, string> }): Promise<HttpResult<T>>;
+  admin<T = unknown>(method: string, route: string, body?: unknown): Promise<HttpResult<T>>;
+  cli(args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+export async function tempDir(prefix = 'palisade-test-'): Promise<string> {
+  return mkdtemp(path.join(tmpdir(), prefix));
+}
+
+function collect(proc: ChildProcess, output: string[]): void {
+  for (const stream of [proc.stdout, proc.stderr]) {
+    let partial = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      output.push(...lines);
+    });
+  }
+}
+
+export async function startPalisade(o: { dataDir?: string; env?: Record<string, string> } = {}): Promise<Palisade> {
+  const dataDir = o.dataDir ?? (await tempDir());
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PALISADE_DATA_DIR: dataDir,
+    PALISADE_PORT: '0',
+    PALISADE_ADMIN_PORT: '0',
+    PALISADE_LOG_LEVEL: 'info',
+    PALISADE_FLUSH_INTERVAL_MS: '100',
+    ...o.env,
+  };
+  const proc = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  collect(proc, output);
+  const started = Date.now();
+  let ports: { apiPort: number; adminPort: number } | undefined;
+  while (!ports) {
+    if (proc.exitCode !== null) throw new Error(`palisade exited with ${proc.exitCode} during start:\n${output.join('\n')}`);
+    if (Date.now() - started > 60_000) {
+      proc.kill('SIGKILL');
+      throw new Error(`palisade did not start within 60 s:\n${output.join('\n')}`);
+    }
+    for (const line of output) {
+      if (!line.includes('palisade listening')) continue;
+      const parsed = JSON.parse(line) as { apiPort: number; adminPort: number };
+      ports = { apiPort: parsed.apiPort, adminPort: parsed.adminPort };
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const secrets = JSON.parse(await readFile(path.join(dataDir, 'secrets.json'), 'utf8')) as { adminToken: string };
+  const ca = await readFile(path.join(dataDir, 'tls', 'self-signed.crt'), 'utf8');
+  const dispatcher = new Agent({ connect: { ca }, keepAliveTimeout: 1_000 });
+
+  async function call<T>(port: number, method: string, route: string, headers: Record<string, string>, body?: Buffer | string): Promise<HttpResult<T>> {
+    const res = await request(`https://localhost:${port}${route}`, { method: method as 'GET', headers, body, dispatcher });
+    const text = await res.body.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.statusCode, headers: res.headers, body: parsed as T, text };
+  }
+
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const handle: Palisade = {
+    dataDir,
+    env,
+    proc,
+    output,
+    ...ports,
+    adminToken: secrets.adminToken,
+    api: (method, route, opts = {}) => {
+      const headers: Record<string, string> = { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers };
+      return call(ports.apiPort, method, route, headers, opts.raw ?? (opts.body !== undefined ? JSON.stringify(opts.body) : undefined));
+    },
+    admin: (method, route, body) =>
+      call(
+        ports.adminPort,
+        method,
+        route,
+        { authorization: `Bearer ${secrets.adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body !== undefined ? JSON.stringify(body) : undefined,
+      ),
+    cli: (args, extraEnv = {}) => runCli(args, { ...env, PALISADE_ADMIN_PORT: String(ports.adminPort), ...extraEnv }),
+    stop: async () => {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      const code = await exited;
+      await dispatcher.close();
+      return code;
+    },
+    kill: async () => {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+      await exited;
+      await dispatcher.close();
+    },
+  };
+  return handle;
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    proc.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export function basic(token: string): Record<string, string> {
+  return { authorization: `Basic ${Buffer.from(`${token}:`).toString('base64')}` };
+}
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+export interface CreatedTenant {
+  tenant: { id: string; name: string; allowedOrigins: string[] };
+  keys: { ingest: string; browser: string; query: string };
+}
+
+export async function createTenant(p: Palisade, name: string, allowedOrigins: string[] = []): Promise<CreatedTenant> {
+  const r = await p.admin<CreatedTenant>('POST', '/admin/tenants', { name, allowedOrigins });
+  if (r.status !== 201) throw new Error(`tenant create failed: ${r.status} ${r.text}`);
+  return r.body;
+}
+
+export async function stats(p: Palisade, tenantId: string): Promise<{ events: number; lastEventAt: string | null; bytesOnDisk: number }> {
+  const r = await p.admin<{ events: number; lastEventAt: string | null; bytesOnDisk: number }>('GET', `/admin/tenants/${tenantId}/stats`);
+  if (r.status !== 200) throw new Error(`stats failed: ${r.status} ${r.text}`);
+  return r.body;
+}
