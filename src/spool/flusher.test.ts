@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { toClickHouseTime, type EventRow, type JsonObject } from '../../schemas/event-row.ts';
+import { createLogger } from '../log/index.ts';
+import { ChdbWarehouse } from '../storage/chdb-warehouse.ts';
+import { EventWriter } from '../storage/event-writer.ts';
+import { migrate } from '../storage/migrations.ts';
+import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
+import { decodeSpoolPayload, encodeSpoolPayload, Flusher, type FlusherOptions } from './flusher.ts';
+import { Spool, type Cursor } from './spool.ts';
+
+const root = await mkdtemp(path.join(os.tmpdir(), 'palisade-flusher-'));
+// chDB binds one data directory per process: one engine shared by every test here, distinct tenants per test.
+let wh: ChdbWarehouse;
+before(async () => {
+  wh = await ChdbWarehouse.open({
+    path: path.join(root, 'engine'), database: 'palisade', diskKeyHex: randomBytes(32).toString('hex'),
+    backupsPath: path.join(root, 'backups'), timeoutMs: 30_000,
+  });
+  await migrate(wh);
+});
+after(async () => {
+  await wh.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+const MARKER = 'customer-secret-value-7f3a';
+const logLines: string[] = [];
+const logger = createLogger('debug', { write: (line: string) => void logLines.push(line) });
+const key = randomBytes(32);
+let dirs = 0;
+const spoolOptions = () => ({ dir: path.join(root, `spool-${dirs++}`), keys: new Map([['k1', key]]), currentKeyId: 'k1' });
+
+function row(tenant: string, id: string, properties: JsonObject = { plan: 'pro', note: MARKER }): EventRow {
+  const now = toClickHouseTime(new Date());
+  return {
+    tenant_id: tenant, message_id: id, type: 'track', event: 'Signed Up', user_id: 'u1', anonymous_id: '', group_id: '',
+    previous_id: '', timestamp: now, original_timestamp: null, sent_at: null, received_at: now,
+    properties, traits: {}, context: {}, ip: '', user_agent: '', key_id: 'key1',
+  };
+}
+
+function flusher(spool: FlusherOptions['spool'], warehouse: Warehouse = wh, extra: Partial<FlusherOptions> = {}): Flusher {
+  return new Flusher({ spool, writer: new EventWriter(warehouse), warehouse, logger, intervalMs: 50, maxRows: 1000, ...extra });
+}
+
+async function counts(tenant: string): Promise<{ n: number; uniq: number }> {
+  const [r] = await wh.query<{ n: string; u: string }>(
+    'SELECT count() AS n, uniqExact(message_id) AS u FROM events WHERE tenant_id = {t:String}', { params: { t: tenant } });
+  return { n: Number(r?.n), uniq: Number(r?.u) };
+}
+
+async function deadLetters(tenant: string) {
+  return await wh.query<{ message_id: string; reason: string; row: string }>(
+    'SELECT message_id, reason, row FROM dead_letters WHERE tenant_id = {t:String} ORDER BY message_id', { params: { t: tenant } });
+}
+
+/** The real engine, with insertJsonEachRow replaced: the test double for an outage. */
+function withInsert(insert: Warehouse['insertJsonEachRow']): Warehouse {
+  return {
+    kind: wh.kind, database: wh.database, insertJsonEachRow: insert,
+    query: (sql, o) => wh.query(sql, o), command: (sql, o) => wh.command(sql, o), ping: () => wh.ping(), close: async () => undefined,
+  };
+}
+
+/** A spool whose next commit throws: the process "crashes" after inserting, before the checkpoint. */
+function crashingBeforeCommit(spool: Spool): FlusherOptions['spool'] {
+  return {
+    read: (c, l) => spool.read(c, l),
+    checkpoint: () => spool.checkpoint(),
+    stats: () => spool.stats(),
+    commit: async (_: Cursor) => {
+      throw new Error('simulated crash before checkpoint');
+    },
+  };
+}
+
+describe('spool payload', () => {
+  test('round-trips and refuses what is not a payload', () => {
+    const rows = [row('t1', 'm1')];
+    assert.deepEqual(decodeSpoolPayload(encodeSpoolPayload('t1', rows)), { tenantId: 't1', rows });
+    assert.throws(() => decodeSpoolPayload(Buffer.from('nope')), /not JSON/);
+    assert.throws(() => decodeSpoolPayload(Buffer.from('{"tenantId":1,"rows":[]}')), /tenantId/);
+    assert.throws(() => decodeSpoolPayload(Buffer.from('{"tenantId":"t","rows":[1]}')), /rows/);
+  });
+});
+
+describe('flusher (real chDB)', () => {
+  test('rows for two tenants land under the right tenant and the spool is committed', async () => {
+    const { spool } = await Spool.open(spoolOptions());
+    await spool.append(encodeSpoolPayload('fa', [row('fa', 'a1'), row('fa', 'a2')]));
+    await spool.append(encodeSpoolPayload('fb', [row('fb', 'b1')]));
+    await spool.append(encodeSpoolPayload('fa', [row('fa', 'a3')]));
+    const f = flusher(spool);
+    assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 2 });
+    assert.deepEqual(await counts('fa'), { n: 3, uniq: 3 });
+    assert.deepEqual(await counts('fb'), { n: 1, uniq: 1 });
+    assert.equal(spool.stats().records, 0);
+    assert.deepEqual(await f.flushOnce(), { rows: 0, tenants: 0 });
+    assert.equal(f.status().healthy, true);
+    assert.ok(f.status().lastSuccessAt !== null);
+    await spool.close();
+  });
+
+  test('maxRows bounds a cycle; the rest follows in the next one', async () => {
+    const { spool } = await Spool.open(spoolOptions());
+    for (let i = 0; i < 3; i++) await spool.append(encodeSpoolPayload('fm', [0, 1, 2, 3].map((j) => row('fm', `m${i}-${j}`))));
+    const f = flusher(spool, wh, { maxRows: 5 });
+    assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 1 });
+    assert.equal(spool.stats().records, 2);
+    await f.flushOnce();
+    await f.flushOnce();
+    assert.deepEqual(await counts('fm'), { n: 12, uniq: 12 });
+    await spool.close();
+  });
+
+  test('a replay after a crash before the checkpoint, and a retried request, do not double count', async () => {
+    const opts = spoolOptions();
+    const first = await Spool.open(opts);
+    for (let i = 0; i < 4; i++) await first.spool.append(encodeSpoolPayload('fr', [row('fr', `r${i}a`), row('fr', `r${i}b`)]));
+    await assert.rejects(flusher(crashingBeforeCommit(first.spool)).flushOnce(), /simulated crash/);
+    assert.deepEqual(await counts('fr'), { n: 8, uniq: 8 });
+    assert.deepEqual(first.spool.checkpoint(), { seq: 0, offset: 0 });
+    await first.spool.close();
+
+    const { spool } = await Spool.open(opts);
+    assert.equal(spool.stats().records, 4);
+    await spool.append(encodeSpoolPayload('fr', [row('fr', 'r0a'), row('fr', 'r9')])); // a client retry
+    const f = flusher(spool);
+    assert.deepEqual(await f.flushOnce(), { rows: 10, tenants: 1 });
+    await f.flushOnce();
+    assert.deepEqual(await counts('fr'), { n: 9, uniq: 9 });
+    assert.equal(spool.stats().records, 0);
+    await spool.close();
+  });
+
+  test('a row ClickHouse refuses is dead-lettered (once, even on replay) while its batch-mates land', async () => {
+    const opts = spoolOptions();
+    const poisoned = row('fp', 'p-bad', { 'a.b': 1, a: { b: 2 }, note: MARKER });
+    const batch = [row('fp', 'p1'), row('fp', 'p2'), poisoned, row('fp', 'p3'), row('fp', 'p4')];
+    const first = await Spool.open(opts);
+    await first.spool.append(encodeSpoolPayload('fp', batch));
+    await first.spool.append(encodeSpoolPayload('fq', [row('fq', 'q1')]));
+    await assert.rejects(flusher(crashingBeforeCommit(first.spool)).flushOnce());
+    await first.spool.close();
+
+    const { spool } = await Spool.open(opts);
+    const f = flusher(spool);
+    assert.deepEqual(await f.flushOnce(), { rows: 6, tenants: 2 });
+    assert.deepEqual(await counts('fp'), { n: 4, uniq: 4 });
+    assert.deepEqual(await counts('fq'), { n: 1, uniq: 1 });
+    const dl = await deadLetters('fp');
+    assert.equal(dl.length, 1, 'replayed dead letter deduplicated by the engine');
+    assert.equal(dl[0]?.message_id, 'p-bad');
+    assert.match(dl[0]?.reason ?? '', /Code: 117/);
+    assert.ok(Buffer.byteLength(dl[0]?.reason ?? '') <= 1024);
+    assert.deepEqual(JSON.parse(dl[0]?.row ?? '{}'), poisoned);
+    assert.equal(spool.stats().records, 0);
+    assert.equal(f.status().deadLettered, 1);
+    await spool.close();
+  });
+
+  test('guard violations dead-letter the offending rows with reason guard_violation; the rest land', async () => {
+    const { spool } = await Spool.open(spoolOptions());
+    const badType = { ...row('fg', 'g4'), type: 'purchase' } as unknown as EventRow;
+    await spool.append(encodeSpoolPayload('fg', [row('fg', 'g1'), row('other-tenant', 'g2'), row('fg', 'g3'), badType]));
+    const f = flusher(spool);
+    assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 1 });
+    assert.deepEqual(await counts('fg'), { n: 2, uniq: 2 });
+    assert.deepEqual(await counts('other-tenant'), { n: 0, uniq: 0 });
+    const dl = await deadLetters('fg');
+    assert.deepEqual(dl.map((d) => [d.message_id, d.reason]), [['g2', 'guard_violation'], ['g4', 'guard_violation']]);
+    const logged = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.code === 'guard_violation');
+    assert.equal(logged.length, 1);
+    assert.equal(logged[0]?.level, 50);
+    await spool.close();
+  });
+
+  test('an unavailable warehouse is retried with backoff; nothing is committed until the insert lands', async () => {
+    let failuresLeft = 3;
+    const attempts: number[] = [];
+    const flaky = withInsert(async (table, payload, o) => {
+      attempts.push(Date.now());
+      if (failuresLeft-- > 0) throw new WarehouseError('down', 'unavailable', undefined);
+      await wh.insertJsonEachRow(table, payload, o);
+    });
+    const { spool } = await Spool.open(spoolOptions());
+    await spool.append(encodeSpoolPayload('fu', [row('fu', 'u1'), row('fu', 'u2')]));
+    const commits: number[] = [];
+    const watched: FlusherOptions['spool'] = {
+      read: (c, l) => spool.read(c, l), checkpoint: () => spool.checkpoint(), stats: () => spool.stats(),
+      commit: async (c) => {
+        commits.push(attempts.length);
+        await spool.commit(c);
+      },
+    };
+    const f = flusher(watched, flaky, { intervalMs: 10_000, unhealthyAfter: 2 });
+    await assert.rejects(f.flushOnce(), (e: unknown) => e instanceof WarehouseError && e.kind === 'unavailable');
+    assert.deepEqual(f.status(), { healthy: true, consecutiveFailures: 1, lastError: 'WarehouseError unavailable', lastSuccessAt: null, rowsFlushed: 0, deadLettered: 0 });
+    const started = Date.now();
+    f.start();
+    while (f.status().lastSuccessAt === null && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(commits, [4], 'committed once, after the fourth insert attempt succeeded');
+    assert.ok(f.status().healthy && f.status().consecutiveFailures === 0);
+    assert.ok(Date.now() - started < 2_000, 'full-jitter backoff from 100 ms: three retries well under 2 s');
+    assert.deepEqual(await counts('fu'), { n: 2, uniq: 2 });
+    assert.deepEqual(await f.stop({ deadlineMs: 1000 }), { drained: true, records: 0 });
+    await spool.close();
+  });
+
+  test('a limit error halves the next batch so an oversized batch cannot stall the spool', async () => {
+    let limitsLeft = 1;
+    const limited = withInsert(async (table, payload, o) => {
+      if (limitsLeft-- > 0) throw new WarehouseError('too many rows', 'limit', 158);
+      await wh.insertJsonEachRow(table, payload, o);
+    });
+    const { spool } = await Spool.open(spoolOptions());
+    for (let i = 0; i < 2; i++) await spool.append(encodeSpoolPayload('fl', [0, 1, 2, 3].map((j) => row('fl', `l${i}-${j}`))));
+    const f = flusher(spool, limited, { maxRows: 8 });
+    await assert.rejects(f.flushOnce(), (e: unknown) => e instanceof WarehouseError && e.kind === 'limit');
+    assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 1 });
+    assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 1 });
+    assert.deepEqual(await counts('fl'), { n: 8, uniq: 8 });
+    await spool.close();
+  });
+
+  test('a record that is not a spool payload is dead-lettered and the flusher moves on', async () => {
+    const { spool } = await Spool.open(spoolOptions());
+    await spool.append(Buffer.from('not json'));
+    await spool.append(encodeSpoolPayload('fd', [row('fd', 'd1')]));
+    const f = flusher(spool);
+    assert.deepEqual(await f.flushOnce(), { rows: 1, tenants: 1 });
+    assert.deepEqual(await counts('fd'), { n: 1, uniq: 1 });
+    const [dl] = await wh.query<{ reason: string; row: string }>("SELECT reason, row FROM dead_letters WHERE tenant_id = '' AND row = 'not json'");
+    assert.equal(dl?.reason, 'undecodable_payload');
+    assert.equal(spool.stats().records, 0);
+    await spool.close();
+  });
+
+  test('stop() flushes what is left before the deadline', async () => {
+    const { spool } = await Spool.open(spoolOptions());
+    const f = flusher(spool, wh, { intervalMs: 60_000 });
+    f.start();
+    await spool.append(encodeSpoolPayload('fs', [row('fs', 's1')]));
+    await spool.append(encodeSpoolPayload('fs', [row('fs', 's2')]));
+    assert.deepEqual(await f.stop({ deadlineMs: 5_000 }), { drained: true, records: 0 });
+    assert.deepEqual(await counts('fs'), { n: 2, uniq: 2 });
+    await spool.close();
+  });
+
+  test('logs carry counts, tenant ids and codes, never row contents', () => {
+    assert.ok(logLines.length > 0);
+    for (const line of logLines) assert.ok(!line.includes(MARKER) && !line.includes('Signed Up'), line);
+  });
+});

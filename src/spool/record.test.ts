@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test } from 'node:test';
+import {
+  decodeSegmentHeader,
+  encodeSegmentHeader,
+  LEN_BYTES,
+  MAX_PAYLOAD_BYTES,
+  openRecord,
+  RecordAuthError,
+  scanFrame,
+  sealRecord,
+} from './record.ts';
+
+const key = randomBytes(32);
+const header = encodeSegmentHeader({ seq: 7, keyId: 'k1' });
+const payload = Buffer.from('{"tenantId":"t1","rows":[]}');
+
+function seal(offset = header.length, p = payload): Buffer {
+  return sealRecord({ key, headerBytes: header, offset, appendedAt: 1_764_000_000_123, payload: p });
+}
+
+describe('segment header', () => {
+  test('round-trips seq and key id', () => {
+    const parsed = decodeSegmentHeader(Buffer.concat([header, Buffer.from('frames follow')]));
+    assert.deepEqual(parsed, { ok: true, header: { seq: 7, keyId: 'k1' }, bytes: header });
+  });
+
+  test('a header cut short, a foreign file and a future version are told apart', () => {
+    assert.deepEqual(decodeSegmentHeader(header.subarray(0, 10)), { ok: false, reason: 'short' });
+    assert.deepEqual(decodeSegmentHeader(header.subarray(0, header.length - 1)), { ok: false, reason: 'short' });
+    assert.deepEqual(decodeSegmentHeader(Buffer.from('NOTSPOOL0000000000000')), { ok: false, reason: 'magic' });
+    const future = Buffer.from(header);
+    future[8] = 2;
+    assert.deepEqual(decodeSegmentHeader(future), { ok: false, reason: 'version' });
+  });
+
+  test('refuses key ids that cannot be framed', () => {
+    assert.throws(() => encodeSegmentHeader({ seq: 1, keyId: '' }));
+    assert.throws(() => encodeSegmentHeader({ seq: 1, keyId: 'x'.repeat(256) }));
+  });
+});
+
+describe('record', () => {
+  test('round trip: payload and appendedAt come back', () => {
+    const frame = seal();
+    assert.equal(frame.readUInt32BE(0), frame.length - LEN_BYTES);
+    const opened = openRecord(key, header, header.length, frame);
+    assert.deepEqual(opened, { appendedAt: 1_764_000_000_123, payload });
+  });
+
+  test('an empty payload round-trips', () => {
+    const frame = seal(header.length, Buffer.alloc(0));
+    assert.equal(openRecord(key, header, header.length, frame).payload.length, 0);
+  });
+
+  test('two seals of the same payload differ (fresh nonce per record)', () => {
+    assert.notDeepEqual(seal(), seal());
+  });
+
+  test('a flipped bit anywhere in the frame fails authentication', () => {
+    const frame = seal();
+    for (let i = 0; i < frame.length; i++) {
+      const bad = Buffer.from(frame);
+      bad[i] = bad[i]! ^ 0x01;
+      assert.throws(() => openRecord(key, header, header.length, bad), RecordAuthError, `byte ${i}`);
+    }
+  });
+
+  test('a flipped byte in the segment header fails every record (header is AAD)', () => {
+    const frame = seal();
+    const tampered = Buffer.from(header);
+    tampered[tampered.length - 1] = tampered[tampered.length - 1]! ^ 0x20;
+    assert.throws(() => openRecord(key, tampered, header.length, frame), RecordAuthError);
+  });
+
+  test('a header naming another key id fails, even with the same key bytes', () => {
+    const frame = seal();
+    const other = encodeSegmentHeader({ seq: 7, keyId: 'k2' });
+    assert.throws(() => openRecord(key, other, other.length, frame), RecordAuthError);
+  });
+
+  test('the wrong key fails', () => {
+    assert.throws(() => openRecord(randomBytes(32), header, header.length, seal()), RecordAuthError);
+  });
+
+  test('a record moved to another offset or another segment fails (AAD binding)', () => {
+    const frame = seal(header.length);
+    assert.throws(() => openRecord(key, header, header.length + frame.length, frame), RecordAuthError);
+    const nextSegment = encodeSegmentHeader({ seq: 8, keyId: 'k1' });
+    assert.throws(() => openRecord(key, nextSegment, header.length, frame), RecordAuthError);
+  });
+
+  test('refuses keys that are not AES-256 and payloads over the cap', () => {
+    assert.throws(() => sealRecord({ key: randomBytes(16), headerBytes: header, offset: 0, appendedAt: 0, payload }));
+    assert.throws(() => seal(header.length, Buffer.alloc(MAX_PAYLOAD_BYTES + 1)));
+  });
+});
+
+describe('scanFrame', () => {
+  test('finds frame boundaries and calls a cut-off frame broken', () => {
+    const a = seal(0);
+    const b = seal(a.length);
+    const buf = Buffer.concat([a, b]);
+    assert.deepEqual(scanFrame(buf, 0), { kind: 'frame', end: a.length });
+    assert.deepEqual(scanFrame(buf, a.length), { kind: 'frame', end: buf.length });
+    assert.deepEqual(scanFrame(buf.subarray(0, buf.length - 1), a.length), { kind: 'broken' });
+    assert.deepEqual(scanFrame(buf, buf.length - 2), { kind: 'broken' });
+  });
+
+  test('zeros (an extended but unwritten file after a crash) are broken, not a frame', () => {
+    assert.deepEqual(scanFrame(Buffer.alloc(64), 0), { kind: 'broken' });
+  });
+});

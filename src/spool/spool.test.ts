@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { AppError, ErrorCode } from '../errors/index.ts';
+import { segmentName } from './segment-files.ts';
+import { Spool, type SpoolOptions } from './spool.ts';
+
+const root = await mkdtemp(path.join(os.tmpdir(), 'palisade-spool-'));
+after(() => rm(root, { recursive: true, force: true }));
+
+const k1 = randomBytes(32);
+const k2 = randomBytes(32);
+let n = 0;
+function options(extra: Partial<SpoolOptions> = {}): SpoolOptions {
+  return { dir: path.join(root, `s${n++}`), keys: new Map([['k1', k1]]), currentKeyId: 'k1', ...extra };
+}
+const p = (i: number) => Buffer.from(`payload-${i}`);
+
+async function readAll(spool: Spool, from = spool.checkpoint()) {
+  return await spool.read(from, { maxRecords: 100_000 });
+}
+const texts = (entries: { payload: Buffer }[]) => entries.map((e) => e.payload.toString());
+
+async function flipByte(file: string, at: number): Promise<void> {
+  const fd = await open(file, 'r+');
+  const byte = Buffer.alloc(1);
+  await fd.read(byte, 0, 1, at);
+  await fd.write(Buffer.from([byte[0]! ^ 0xff]), 0, 1, at);
+  await fd.close();
+}
+
+describe('spool', () => {
+  test('200 concurrent appends are all durable, read back in order, with far fewer fsyncs', async () => {
+    const { spool, report } = await Spool.open(options());
+    assert.deepEqual({ records: report.records, quarantined: report.quarantined, torn: report.tornTail }, { records: 0, quarantined: 0, torn: undefined });
+    await Promise.all(Array.from({ length: 200 }, (_, i) => spool.append(p(i))));
+    const { entries, next } = await readAll(spool);
+    assert.deepEqual(texts(entries), Array.from({ length: 200 }, (_, i) => `payload-${i}`));
+    assert.deepEqual(next, entries[199]?.end);
+    const st = spool.stats();
+    assert.equal(st.records, 200);
+    assert.ok(st.fsyncs >= 1 && st.fsyncs <= 10, `group commit used ${st.fsyncs} fsyncs for 200 appends`);
+    assert.ok(st.oldestAppendedAt !== null && Date.now() - st.oldestAppendedAt < 60_000);
+    await spool.close();
+  });
+
+  test('appends arriving while an fsync is in flight share the next one', async () => {
+    const { spool } = await Spool.open(options());
+    const waves: Promise<void>[] = [];
+    for (let w = 0; w < 5; w++) {
+      for (let i = 0; i < 40; i++) waves.push(spool.append(p(w * 40 + i)));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(waves);
+    assert.ok(spool.stats().fsyncs < 40, `used ${spool.stats().fsyncs} fsyncs`);
+    assert.equal((await readAll(spool)).entries.length, 200);
+    await spool.close();
+  });
+
+  test('read honours maxRecords and maxBytes, and always returns at least one record', async () => {
+    const { spool } = await Spool.open(options());
+    for (let i = 0; i < 10; i++) await spool.append(p(i));
+    const a = await spool.read(spool.checkpoint(), { maxRecords: 3 });
+    assert.deepEqual(texts(a.entries), ['payload-0', 'payload-1', 'payload-2']);
+    const b = await spool.read(a.next, { maxBytes: 1 });
+    assert.deepEqual(texts(b.entries), ['payload-3']);
+    await spool.close();
+  });
+
+  test('reopen resumes after the committed checkpoint', async () => {
+    const opts = options();
+    const first = await Spool.open(opts);
+    for (let i = 0; i < 10; i++) await first.spool.append(p(i));
+    const { entries } = await first.spool.read(first.spool.checkpoint(), { maxRecords: 4 });
+    await first.spool.commit(entries[3]!.end);
+    await first.spool.close();
+
+    const { spool, report } = await Spool.open(opts);
+    assert.deepEqual(report.checkpoint, entries[3]!.end);
+    assert.equal(spool.stats().records, 6);
+    assert.deepEqual(texts((await readAll(spool)).entries), ['payload-4', 'payload-5', 'payload-6', 'payload-7', 'payload-8', 'payload-9']);
+    await spool.append(p(10));
+    assert.equal((await readAll(spool)).entries.at(-1)?.payload.toString(), 'payload-10');
+    await assert.rejects(spool.commit({ seq: 0, offset: 0 }), /backwards/);
+    await assert.rejects(spool.commit({ seq: 99, offset: 0 }), /durable/);
+    await spool.close();
+  });
+
+  test('read returns only records whose fsync has completed', async () => {
+    let during: Promise<{ entries: unknown[] }> | undefined;
+    const { spool } = await Spool.open(options({ faults: { beforeSync: () => { during ??= spool.read(spool.checkpoint()); } } }));
+    await spool.append(p(0));
+    assert.equal((await during)?.entries.length, 0, 'a read racing the first fsync sees nothing');
+    await spool.append(p(1));
+    assert.equal((await readAll(spool)).entries.length, 2);
+    await spool.close();
+  });
+
+  test('a record damaged on disk after open is quarantined at read time and skipped', async () => {
+    const opts = options();
+    const { spool } = await Spool.open(opts);
+    for (let i = 0; i < 3; i++) await spool.append(p(i));
+    const { entries } = await readAll(spool);
+    await flipByte(path.join(opts.dir, segmentName(1)), entries[0]!.end.offset + 20);
+    const again = await readAll(spool);
+    assert.deepEqual(texts(again.entries), ['payload-0', 'payload-2']);
+    assert.deepEqual(again.next, entries[2]!.end);
+    assert.equal(spool.stats().quarantined, 1);
+    assert.equal((await readdir(path.join(opts.dir, 'quarantine'))).length, 1);
+    await spool.close();
+  });
+
+  test('size cap: SPOOL_FULL with Retry-After, and appends resume once a commit frees space', async () => {
+    const { spool } = await Spool.open(options({ maxBytes: 600, retryAfterSeconds: 3 }));
+    let accepted = 0;
+    let refusal: unknown;
+    for (let i = 0; i < 100 && !refusal; i++) {
+      try {
+        await spool.append(Buffer.alloc(50, 1));
+        accepted += 1;
+      } catch (err) {
+        refusal = err;
+      }
+    }
+    assert.ok(refusal instanceof AppError);
+    assert.equal(refusal.code, ErrorCode.SPOOL_FULL);
+    assert.equal(refusal.retryAfter, 3);
+    assert.equal(spool.isFull(), true);
+    assert.ok(accepted > 0 && spool.stats().bytes >= 600);
+    const { next } = await readAll(spool);
+    await spool.commit(next);
+    assert.equal(spool.isFull(), false);
+    await spool.append(Buffer.alloc(50, 2));
+    assert.equal(spool.stats().records, 1);
+    await spool.close();
+  });
+
+  test('segments rotate at segmentBytes and are deleted once committed past', async () => {
+    const opts = options({ segmentBytes: 1024 });
+    const { spool } = await Spool.open(opts);
+    for (let i = 0; i < 20; i++) await spool.append(Buffer.alloc(200, i));
+    const files = () => readdir(opts.dir).then((f) => f.filter((x) => x.startsWith('seg-')));
+    const before = await files();
+    assert.ok(before.length >= 5, `only ${before.length} segments`);
+    assert.equal(spool.stats().segments, before.length);
+    const all = await readAll(spool);
+    assert.equal(all.entries.length, 20);
+    await spool.commit(all.entries[9]!.end);
+    const after = await files();
+    assert.ok(after.length < before.length && after.length > 1);
+    assert.equal(spool.stats().records, 10);
+    await spool.commit(all.next);
+    assert.deepEqual(await files(), [before.at(-1)]);
+    await spool.close();
+  });
+
+  test('keys rotate: old segments stay readable, new ones use the new key; a missing key is refused', async () => {
+    const opts = options();
+    const first = await Spool.open(opts);
+    await first.spool.append(p(0));
+    await first.spool.close();
+    const rotated = { ...opts, keys: new Map([['k1', k1], ['k2', k2]]), currentKeyId: 'k2' };
+    const second = await Spool.open(rotated);
+    await second.spool.append(p(1));
+    assert.deepEqual(texts((await readAll(second.spool)).entries), ['payload-0', 'payload-1']);
+    await second.spool.close();
+    const header = await readFile(path.join(opts.dir, segmentName(2)));
+    assert.equal(header.subarray(0, 8).toString(), 'PALSPOOL');
+    assert.ok(header.includes(Buffer.from('k2')));
+    await assert.rejects(Spool.open({ ...opts, keys: new Map([['k2', k2]]), currentKeyId: 'k2' }), /key id "k1"/);
+  });
+
+  test('a failed write/fsync rejects its whole group and every later append until reopened', async () => {
+    let fail = false;
+    const opts = options({ faults: { beforeSync: () => { if (fail) throw new Error('EIO'); } } });
+    const { spool } = await Spool.open(opts);
+    await spool.append(p(0));
+    fail = true;
+    const group = await Promise.allSettled([spool.append(p(1)), spool.append(p(2))]);
+    assert.deepEqual(group.map((r) => r.status), ['rejected', 'rejected']);
+    fail = false;
+    await assert.rejects(spool.append(p(3)), (e: unknown) => e instanceof AppError && e.code === ErrorCode.UNAVAILABLE);
+    await spool.close();
+    const { spool: reopened } = await Spool.open(opts);
+    await reopened.append(p(4));
+    assert.ok(texts((await readAll(reopened)).entries).includes('payload-4'));
+    await reopened.close();
+  });
+
+  test('close finishes the group commit in flight and then refuses appends', async () => {
+    const opts = options();
+    const { spool } = await Spool.open(opts);
+    const pending = Array.from({ length: 50 }, (_, i) => spool.append(p(i)));
+    await spool.close();
+    await Promise.all(pending);
+    await assert.rejects(spool.append(p(99)), /closed/);
+    const { spool: reopened, report } = await Spool.open(opts);
+    assert.equal(report.records, 50);
+    await reopened.close();
+  });
+});
