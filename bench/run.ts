@@ -66,7 +66,8 @@ async function bare(): Promise<Row[]> {
 }
 
 async function palisade(): Promise<{ rows: Row[]; landed: number; acked: number; drainMs: number }> {
-  const p = await startPalisade({ env: { PALISADE_LOG_LEVEL: 'warn' } });
+  // Access logs stay on (info), as in production: their cost is part of the figure.
+  const p = await startPalisade();
   try {
     const t = await createTenant(p, 'bench');
     const h = basic(t.keys.ingest);

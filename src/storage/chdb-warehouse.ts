@@ -26,6 +26,13 @@ export interface ChdbOptions {
   /** Directory BACKUP … TO File(…) may write to. */
   backupsPath: string;
   timeoutMs: number;
+  /**
+   * Connections to open on the directory. chDB runs one statement at a time
+   * per connection (a 8 s scan held a `SELECT 1` for 8 s here), but several
+   * connections on one directory run concurrently and see the same data, so
+   * the flusher's inserts never make an admin call or a dashboard query wait.
+   */
+  connections?: number;
 }
 
 interface ChdbLikeError {
@@ -70,11 +77,16 @@ export function engineConfigXml(o: { enginePath: string; diskKeyHex: string; bac
 `;
 }
 
+interface Slot {
+  session: Session;
+  busy: number;
+}
+
 export class ChdbWarehouse implements Warehouse {
   readonly kind = 'embedded' as const;
   readonly database: string;
   private constructor(
-    private readonly session: Session,
+    private readonly slots: Slot[],
     database: string,
     private readonly timeoutMs: number,
   ) {
@@ -89,17 +101,32 @@ export class ChdbWarehouse implements Warehouse {
     await writeFile(configFile, engineConfigXml({ enginePath: o.path, diskKeyHex: o.diskKeyHex, backupsPath: o.backupsPath }), {
       mode: 0o600,
     });
-    const session = new Session(o.path, { connectionArgs: [`--config-file=${configFile}`] });
-    const wh = new ChdbWarehouse(session, o.database, o.timeoutMs);
+    const slots: Slot[] = [];
     try {
-      await session.queryAsync(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(o.database)}`);
-      // USE is sticky for the session, so every later statement is unqualified.
-      await session.queryAsync(`USE ${quoteIdent(o.database)}`);
+      for (let i = 0; i < Math.max(1, o.connections ?? 4); i++) {
+        const session = new Session(o.path, { connectionArgs: [`--config-file=${configFile}`] });
+        slots.push({ session, busy: 0 });
+        if (i === 0) await session.queryAsync(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(o.database)}`);
+        // USE is sticky for the connection, so every later statement is unqualified.
+        await session.queryAsync(`USE ${quoteIdent(o.database)}`);
+      }
     } catch (err) {
-      session.close();
+      for (const s of slots) s.session.close();
       throw wrap(err, 'opening the embedded ClickHouse engine');
     }
-    return wh;
+    return new ChdbWarehouse(slots, o.database, o.timeoutMs);
+  }
+
+  /** The least busy connection; ties go to the first, so a quiet server uses one. */
+  private async withSession<T>(fn: (s: Session) => Promise<T>): Promise<T> {
+    let slot = this.slots[0] as Slot;
+    for (const s of this.slots) if (s.busy < slot.busy) slot = s;
+    slot.busy++;
+    try {
+      return await fn(slot.session);
+    } finally {
+      slot.busy--;
+    }
   }
 
   async query<T>(sql: string, options: CallOptions = {}): Promise<T[]> {
@@ -113,13 +140,15 @@ export class ChdbWarehouse implements Warehouse {
 
   async insertJsonEachRow(table: string, payload: Buffer, options: InsertOptions = {}): Promise<void> {
     try {
-      await this.session.insert({
+      await this.withSession((session) =>
+        session.insert({
         table,
         values: payload,
         format: 'JSONEachRow',
         settings: options.settings,
         timeout: options.timeoutMs ?? this.timeoutMs,
-      });
+        }),
+      );
     } catch (err) {
       throw wrap(err, `insert into ${table}`);
     }
@@ -135,15 +164,15 @@ export class ChdbWarehouse implements Warehouse {
   }
 
   async close(): Promise<void> {
-    this.session.close();
+    for (const s of this.slots) s.session.close();
   }
 
   private async run(sql: string, options: CallOptions, format: string): Promise<string> {
     const timeout = options.timeoutMs ?? this.timeoutMs;
     try {
-      const result = options.params
-        ? await this.session.queryBindAsync(sql, options.params, { format, timeout })
-        : await this.session.queryAsync(sql, { format, timeout });
+      const result = await this.withSession((session) =>
+        options.params ? session.queryBindAsync(sql, options.params, { format, timeout }) : session.queryAsync(sql, { format, timeout }),
+      );
       return result.text();
     } catch (err) {
       throw wrap(err, 'query');

@@ -1,0 +1,105 @@
+/**
+ * The embedded adapter against the real engine: the encrypted disk really
+ * holds the tables, bound parameters bind, errors carry ClickHouse's code and
+ * kind, a slow statement does not hold up a quick one, and the migration
+ * runner refuses an edited migration.
+ */
+import assert from 'node:assert/strict';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { ChdbWarehouse } from './chdb-warehouse.ts';
+import { loadMigrations, migrate, MIGRATIONS_DIR, migrationStatus, splitStatements } from './migrations.ts';
+import { WarehouseError } from './warehouse.ts';
+
+let dir: string;
+let wh: ChdbWarehouse;
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'palisade-wh-'));
+  wh = await ChdbWarehouse.open({ path: path.join(dir, 'ch'), database: 'palisade', diskKeyHex: 'ab'.repeat(32), backupsPath: path.join(dir, 'backups'), timeoutMs: 30_000 });
+});
+
+after(async () => {
+  await wh.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('migrations apply in order, once, onto the encrypted disk', async () => {
+  const applied = await migrate(wh);
+  assert.deepEqual(applied.map((m) => m.version), (await loadMigrations()).map((m) => m.version));
+  assert.deepEqual(await migrate(wh), [], 'a second run applies nothing');
+  const policies = await wh.query<{ name: string; storage_policy: string }>(
+    "SELECT name, storage_policy FROM system.tables WHERE database = 'palisade' AND engine LIKE '%MergeTree' ORDER BY name",
+  );
+  assert.ok(policies.length >= 4);
+  assert.ok(policies.every((p) => p.storage_policy === 'encrypted'), JSON.stringify(policies));
+});
+
+test('data on disk is ciphertext', async () => {
+  const marker = 'plaintext-canary-7f3a9c';
+  await wh.insertJsonEachRow('tenants', Buffer.from(JSON.stringify({ id: 'ten_canary', name: marker, allowed_origins: [], created_at: '2026-01-01 00:00:00.000', updated_at: '2026-01-01 00:00:00.000', deleted: 0, version: 1 })));
+  const files: string[] = [];
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) await walk(full);
+      else files.push(full);
+    }
+  };
+  await walk(path.join(dir, 'ch', 'disks'));
+  assert.ok(files.length > 0);
+  for (const f of files) assert.ok(!(await readFile(f)).includes(marker), `${f} holds plaintext`);
+  assert.deepEqual(await wh.query("SELECT name FROM tenants WHERE id = 'ten_canary'"), [{ name: marker }]);
+});
+
+test('bound parameters carry any value verbatim', async () => {
+  const nasty = "x' OR 1=1 --\\'; DROP TABLE events; \u0000";
+  assert.deepEqual(await wh.query('SELECT {v:String} AS v', { params: { v: nasty } }), [{ v: nasty }]);
+});
+
+test('errors carry the ClickHouse code and a retry kind', async () => {
+  await assert.rejects(wh.query('SELECT * FROM no_such_table'), (err: unknown) => {
+    assert.ok(err instanceof WarehouseError);
+    assert.equal(err.clickhouseCode, 60);
+    assert.equal(err.kind, 'other');
+    return true;
+  });
+  await assert.rejects(wh.insertJsonEachRow('events', Buffer.from('{"timestamp":"not a time"}')), (err: unknown) => {
+    assert.ok(err instanceof WarehouseError);
+    assert.equal(err.kind, 'data');
+    return true;
+  });
+});
+
+test('a slow statement on one connection does not hold up another', async () => {
+  const slow = wh.query('SELECT sum(sipHash64(number)) AS s FROM numbers(60000000)');
+  await new Promise((r) => setTimeout(r, 30));
+  const started = performance.now();
+  await wh.query('SELECT 1 AS one');
+  const quick = performance.now() - started;
+  await slow;
+  assert.ok(quick < 500, `SELECT 1 waited ${quick} ms behind the scan`);
+});
+
+test('an applied migration that was edited stops the runner', async () => {
+  const copy = path.join(dir, 'migrations');
+  await cp(MIGRATIONS_DIR, copy, { recursive: true });
+  const first = (await readdir(copy)).filter((f) => f.endsWith('.sql')).sort()[0] ?? '';
+  await writeFile(path.join(copy, first), (await readFile(path.join(copy, first), 'utf8')) + '\n-- edited\n');
+  await assert.rejects(migrationStatus(wh, copy), /was edited after it was applied/);
+  await assert.rejects(migrate(wh, { dir: copy }), /was edited after it was applied/);
+});
+
+test('a failing pre-migration hook stops the migration before anything runs', async () => {
+  const copy = path.join(dir, 'migrations-new');
+  await cp(MIGRATIONS_DIR, copy, { recursive: true });
+  await writeFile(path.join(copy, '9999_probe.sql'), 'CREATE TABLE probe (a UInt8) ENGINE = MergeTree ORDER BY a;\n');
+  await assert.rejects(migrate(wh, { dir: copy, beforeApply: async () => { throw new Error('backup failed'); } }), /backup failed/);
+  assert.deepEqual(await wh.query("SELECT name FROM system.tables WHERE database = 'palisade' AND name = 'probe'"), []);
+});
+
+test('statements split on line-ending semicolons and skip comments', () => {
+  assert.deepEqual(splitStatements('-- c\nCREATE TABLE a (x UInt8);\n\nSELECT 1;\n'), ['CREATE TABLE a (x UInt8)', 'SELECT 1']);
+});
