@@ -8,6 +8,7 @@ import type { Context, ErrorHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { AppError, ErrorCode, codeToStatus, isAppError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
+import { WarehouseError } from '../storage/warehouse.ts';
 import type { Env } from './types.ts';
 
 export function errorResponse(c: Context<Env>, err: AppError, extra: Record<string, unknown> = {}): Response {
@@ -22,6 +23,11 @@ export function errorResponse(c: Context<Env>, err: AppError, extra: Record<stri
 export function onError(logger: Logger): ErrorHandler<Env> {
   return function onError(err, c) {
     if (isAppError(err)) return errorResponse(c, err);
+    if (err instanceof WarehouseError && (err.kind === 'unavailable' || err.kind === 'limit')) {
+      // The database is slow or away: a retryable 503, not a 500.
+      logger.warn({ requestId: c.get('requestId'), route: c.req.routePath, kind: err.kind, clickhouseCode: err.clickhouseCode }, 'warehouse unavailable');
+      return errorResponse(c, new AppError(ErrorCode.UNAVAILABLE, 'the database is busy or unreachable; retry shortly', { retryAfter: 2 }));
+    }
     if (err instanceof HTTPException && err.status < 500) {
       const code = err.status === 413 ? ErrorCode.PAYLOAD_TOO_LARGE : ErrorCode.BAD_REQUEST;
       return errorResponse(c, new AppError(code, code === ErrorCode.PAYLOAD_TOO_LARGE ? 'request too large' : 'bad request'));

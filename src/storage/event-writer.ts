@@ -24,6 +24,7 @@ export class GuardViolation extends Error {
 const TYPES = new Set<string>(EVENT_TYPES);
 const TENANT_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_ID = 256;
+const EXISTS_CHUNK = 2_000;
 
 function isPlainObject(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -81,22 +82,28 @@ export class EventWriter {
   }
 
   private async existingIds(tenantId: string, rows: EventRow[]): Promise<Set<string>> {
-    if (rows.length === 0) return new Set();
-    let min = rows[0]!.timestamp;
-    let max = min;
-    for (const r of rows) {
-      if (r.timestamp < min) min = r.timestamp;
-      if (r.timestamp > max) max = r.timestamp;
+    const found = new Set<string>();
+    // Bound Array(String) parameters parse in super-linear time here (10k ids:
+    // 57 ms, 50k ids: 4.6 s), so look ids up in chunks of 2,000 (~10 ms each).
+    for (let i = 0; i < rows.length; i += EXISTS_CHUNK) {
+      const chunk = rows.slice(i, i + EXISTS_CHUNK);
+      let min = chunk[0]!.timestamp;
+      let max = min;
+      for (const r of chunk) {
+        if (r.timestamp < min) min = r.timestamp;
+        if (r.timestamp > max) max = r.timestamp;
+      }
+      // A retried copy may carry a slightly different skew-corrected timestamp;
+      // a day either side keeps partition pruning without missing it.
+      const hits = await this.wh.query<{ message_id: string }>(
+        `SELECT message_id FROM events
+         WHERE tenant_id = {t:String}
+           AND timestamp BETWEEN toDateTime64({min:String}, 3, 'UTC') - INTERVAL 1 DAY AND toDateTime64({max:String}, 3, 'UTC') + INTERVAL 1 DAY
+           AND message_id IN {ids:Array(String)}`,
+        { params: { t: tenantId, min, max, ids: chunk.map((r) => r.message_id) } },
+      );
+      for (const h of hits) found.add(h.message_id);
     }
-    // A retried copy may carry a slightly different skew-corrected timestamp;
-    // a day either side keeps partition pruning without missing it.
-    const found = await this.wh.query<{ message_id: string }>(
-      `SELECT message_id FROM events
-       WHERE tenant_id = {t:String}
-         AND timestamp BETWEEN toDateTime64({min:String}, 3, 'UTC') - INTERVAL 1 DAY AND toDateTime64({max:String}, 3, 'UTC') + INTERVAL 1 DAY
-         AND message_id IN {ids:Array(String)}`,
-      { params: { t: tenantId, min, max, ids: rows.map((r) => r.message_id) } },
-    );
-    return new Set(found.map((f) => f.message_id));
+    return found;
   }
 }
