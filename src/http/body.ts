@@ -4,6 +4,7 @@
  * body is inflated with zlib's maxOutputLength so a zip bomb stops at the cap
  * instead of filling memory.
  */
+import type { IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, inflate as inflateCb } from 'node:zlib';
 import { AppError, ErrorCode } from '../errors/index.ts';
@@ -16,26 +17,49 @@ export interface BodyLimits {
   maxDecompressedBytes: number;
 }
 
-async function readCapped(req: Request, max: number): Promise<Buffer> {
-  const declared = Number(req.headers.get('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > max) {
-    throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `request body exceeds ${max} bytes`);
-  }
-  if (!req.body) return Buffer.alloc(0);
-  const chunks: Uint8Array[] = [];
+function tooLarge(max: number): AppError {
+  return new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `request body exceeds ${max} bytes`);
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>, max: number, stop: () => void): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
   let total = 0;
-  const reader = req.body.getReader();
+  for await (const chunk of chunks) {
+    total += chunk.byteLength;
+    if (total > max) {
+      stop();
+      throw tooLarge(max);
+    }
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts, total);
+}
+
+async function* fromWebStream(body: ReadableStream<Uint8Array>): AsyncIterable<Uint8Array> {
+  const reader = body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel().catch(() => undefined);
-      throw new AppError(ErrorCode.PAYLOAD_TOO_LARGE, `request body exceeds ${max} bytes`);
-    }
-    chunks.push(value);
+    if (done) return;
+    yield value;
   }
-  return Buffer.concat(chunks, total);
+}
+
+/**
+ * On Node the body is read straight from the socket's IncomingMessage: it
+ * skips building a WHATWG Request and stream per request, which was ~12% of
+ * the CPU of a single-event request. In-process app.request() tests have no
+ * IncomingMessage and read the Request's stream instead.
+ */
+async function readCapped(req: Request, max: number, incoming?: IncomingMessage): Promise<Buffer> {
+  const declared = Number(req.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > max) throw tooLarge(max);
+  if (incoming && !incoming.readableDidRead) {
+    // Stop reading at the cap; the 413 goes out and the connection is closed.
+    return collect(incoming, max, () => incoming.pause());
+  }
+  if (!req.body) return Buffer.alloc(0);
+  const body = req.body;
+  return collect(fromWebStream(body), max, () => void body.cancel().catch(() => undefined));
 }
 
 async function decode(raw: Buffer, encoding: string, max: number): Promise<Buffer> {
@@ -64,8 +88,8 @@ export function assertJsonContentType(req: Request, allowTextPlain: boolean): vo
   throw new AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'content-type must be application/json');
 }
 
-export async function readJsonBody(req: Request, limits: BodyLimits): Promise<unknown> {
-  const raw = await readCapped(req, limits.maxBodyBytes);
+export async function readJsonBody(req: Request, limits: BodyLimits, incoming?: IncomingMessage): Promise<unknown> {
+  const raw = await readCapped(req, limits.maxBodyBytes, incoming);
   const encoding = (req.headers.get('content-encoding') ?? '').trim().toLowerCase();
   const body = await decode(raw, encoding, encoding === '' || encoding === 'identity' ? limits.maxBodyBytes : limits.maxDecompressedBytes);
   if (body.length === 0) throw new AppError(ErrorCode.INVALID_JSON, 'the request body is empty');

@@ -57,8 +57,11 @@ function collect(proc: ChildProcess, output: string[]): void {
 
 export async function startPalisade(o: { dataDir?: string; env?: Record<string, string> } = {}): Promise<Palisade> {
   const dataDir = o.dataDir ?? (await tempDir());
+  // CLICKHOUSE_* only from the test's own backend (helpers/clickhouse-backend.ts): a test
+  // that reads the embedded data directory must not silently run against a server.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CLICKHOUSE_')));
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...inherited,
     PALISADE_DATA_DIR: dataDir,
     PALISADE_PORT: '0',
     PALISADE_ADMIN_PORT: '0',
@@ -66,7 +69,7 @@ export async function startPalisade(o: { dataDir?: string; env?: Record<string, 
     PALISADE_FLUSH_INTERVAL_MS: '100',
     ...o.env,
   };
-  const proc = spawn(process.execPath, [BIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...(process.env.PALISADE_NODE_ARGS ? process.env.PALISADE_NODE_ARGS.split(' ') : []), BIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   collect(proc, output);
   const started = Date.now();

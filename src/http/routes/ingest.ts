@@ -73,7 +73,7 @@ export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
     let principal = headerToken ? await deps.auth.authenticate(headerToken) : undefined;
     if (principal) c.set('principal', principal);
     assertJsonContentType(c.req.raw, true);
-    const body = await readJsonBody(c.req.raw, deps.limits);
+    const body = await readJsonBody(c.req.raw, deps.limits, c.env?.incoming);
     if (!principal) {
       principal = await deps.auth.authenticate(credentialFromBody(body));
       c.set('principal', principal);
