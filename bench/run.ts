@@ -105,3 +105,6 @@ for (const r of [...ceiling, ...ours.rows]) {
 }
 lines.push('', `Events acknowledged: ${fmt(ours.acked)} · landed in ClickHouse: ${fmt(ours.landed)} (each messageId once) · lost: ${fmt(Math.max(0, ours.acked - ours.landed))} · backlog drained ${fmt(ours.drainMs / 1000, 1)} s after the load stopped`);
 process.stdout.write(lines.join('\n') + '\n');
+
+// Query latency on a generated 10M-event data set (bench/query.ts prints its own table).
+await import('./query.ts');

@@ -30,6 +30,8 @@ export interface EventRow {
   ip: string;
   user_agent: string;
   key_id: string;
+  /** 1 when the user agent is a known bot (isbot); absent in rows written before migration 0007 (DEFAULT 0). */
+  is_bot?: 0 | 1;
 }
 
 /** Date → `2026-11-24 10:00:00.123` (UTC). */

@@ -5,23 +5,30 @@
  * recovered and the key table is loaded.
  */
 import path from 'node:path';
+import { Registry } from 'prom-client';
 import type { Config } from './config/index.ts';
 import { AppError, ErrorCode } from './errors/index.ts';
 import type { Logger } from './log/index.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { KeyTable } from './auth/key-table.ts';
 import { ControlPlane } from './control/control-plane.ts';
+import { adminActor } from './http/audit-hooks.ts';
 import { createAdminApp, createApiApp } from './http/app.ts';
-import { listenHttps, type Listener } from './http/listen.ts';
+import type { QueryAuditEvent } from './http/routes/query.ts';
+import { listenHttp, listenHttps, type Listener } from './http/listen.ts';
 import { IngestService } from './ingest/service.ts';
 import { WarningsLedger } from './ingest/warnings.ts';
-import { loadOrCreateSecrets } from './secrets/file-secrets.ts';
+import { QueryService } from './query/service.ts';
+import { registerMetrics } from './metrics/metrics.ts';
+import { openSecrets, withSecretCredentials } from './secrets/provider.ts';
+import { EdgeHardening } from './edge-hardening.ts';
+import { createPlainHttpApp } from './http/insecure-transport.ts';
 import { Flusher } from './spool/flusher.ts';
 import { Spool } from './spool/spool.ts';
 import { ChdbWarehouse } from './storage/chdb-warehouse.ts';
 import { ClickHouseServerWarehouse } from './storage/clickhouse-warehouse.ts';
 import { EventWriter } from './storage/event-writer.ts';
-import { migrate } from './storage/migrations.ts';
+import { Governance } from './ops/governance.ts';
 import type { Warehouse } from './storage/warehouse.ts';
 import { loadTls } from './tls/certificate.ts';
 
@@ -46,11 +53,16 @@ export async function openWarehouse(config: Config, diskKeyHex: string): Promise
 }
 
 export async function startPalisade(config: Config, logger: Logger): Promise<Running> {
-  const { secrets, created } = await loadOrCreateSecrets(config.dataDir);
+  // Issue 6: the 0600 file, or AWS Secrets Manager (refreshed in the background; a failure here stops start-up).
+  const secretsProvider = await openSecrets(config, logger);
+  const secrets = secretsProvider.current();
+  const created = secretsProvider.created;
   const tls = await loadTls({ dataDir: config.dataDir, certFile: config.tls.certFile, keyFile: config.tls.keyFile });
-  const warehouse = await openWarehouse(config, secrets.diskKeyHex);
-  const applied = await migrate(warehouse);
-  if (applied.length > 0) logger.info({ migrations: applied.map((m) => m.name) }, 'migrations applied');
+  const warehouse = await openWarehouse(withSecretCredentials(config, secrets), secrets.diskKeyHex);
+  // Pending migrations run behind a backup of what they touch (refused if it fails); then the audit chain opens.
+  const governance = await Governance.open(config, warehouse, logger);
+  const applied = governance.migrations.applied;
+  if (applied.length > 0) logger.info({ migrations: applied.map((m) => m.name), backupId: governance.migrations.backupId }, 'migrations applied');
 
   const { spool, report } = await Spool.open({
     dir: path.join(config.dataDir, 'spool'),
@@ -64,14 +76,16 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
 
   const control = new ControlPlane(warehouse);
   const keys = new KeyTable();
-  const refreshKeys = async () => keys.replace(await control.snapshot());
+  const edge = new EdgeHardening({ config, keys, logger, warehouse, secrets: secretsProvider, audit: governance.audit });
+  // Tenants' edge settings ride with the key table, so the hot path reads no database.
+  const refreshKeys = async () => keys.replace(await edge.settings.attach(await control.snapshot()));
   await refreshKeys();
   const keyTimer = setInterval(() => {
     refreshKeys().catch((err: Error) => logger.warn({ errName: err.name }, 'key table refresh failed; keeping the previous table'));
   }, config.auth.keyRefreshMs);
   keyTimer.unref();
 
-  const auth = new Authenticator({ keys, cacheTtlMs: config.auth.cacheTtlMs, argon2Concurrency: config.auth.argon2Concurrency });
+  const auth = new Authenticator({ keys, cacheTtlMs: config.auth.cacheTtlMs, argon2Concurrency: config.auth.argon2Concurrency, ...edge.authOptions() });
   const warnings = new WarningsLedger(warehouse, logger);
   warnings.start();
   const flusher = new Flusher({
@@ -81,9 +95,44 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
     logger,
     intervalMs: config.flush.intervalMs,
     maxRows: config.flush.maxRows,
+    backoffMaxMs: config.flush.backoffMaxMs,
   });
   flusher.start();
-  const ingest = new IngestService({ spool, warnings, limits: config.limits });
+  const ingest = new IngestService({ spool, warnings, limits: config.limits, privacy: edge.privacy });
+  const registry = new Registry();
+  edge.registerMetrics(registry, { auth, ingest });
+  const metrics = registerMetrics(registry, {
+    spool: () => spool.stats(),
+    spoolMaxBytes: config.spool.maxBytes,
+    flusher: () => flusher.status(),
+    ingest: () => ({ accepted: ingest.counters.accepted, rejectedByCode: ingest.rejectedByCode }),
+    recovery: report,
+    warningsDropped: () => warnings.dropped,
+  });
+
+  const supportQueries = new QueryService({ warehouse, limits: config.query });
+  const gov = governance.attach({
+    control,
+    auth,
+    adminToken: secrets.adminToken,
+    adminActor: adminActor(secrets.adminToken),
+    refreshKeys,
+    // Until the spool holds nothing appended before the call (deletions must see every acknowledged event).
+    drain: async (deadlineMs) => {
+      const since = Date.now();
+      while (Date.now() - since < deadlineMs) {
+        const oldest = spool.stats().oldestAppendedAt;
+        if (oldest === null || oldest > since) return true;
+        await flusher.flushOnce().catch(() => new Promise((r) => setTimeout(r, 100)));
+      }
+      return false;
+    },
+    supportQuery: async (tenantId, body) => {
+      const o = await supportQueries.run({ tenantId, keyId: 'support', scope: 'query' }, body);
+      return { kind: o.kind, rows: o.rows, result: o.result };
+    },
+  });
+  governance.start();
 
   let draining = false;
   let lastPing = { at: 0, ok: false };
@@ -91,6 +140,8 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
     if (Date.now() - lastPing.at > 1_000) lastPing = { at: Date.now(), ok: (await warehouse.ping()).ok };
     return lastPing.ok;
   };
+  let apiPort = config.port;
+  const edgeDeps = edge.appDeps({ auth, control, refreshKeys, adminActor: adminActor(secrets.adminToken), apiPort: () => config.edge.publicHttpsPort ?? apiPort });
   const deps = {
     logger,
     trustedProxies: config.trustedProxies,
@@ -99,18 +150,49 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
       keys,
       ingest,
       limits: config.limits,
+      edgeLimits: edgeDeps.limits,
       accepting: () => {
-        if (draining) return new AppError(ErrorCode.UNAVAILABLE, 'shutting down; retry against another edge', { retryAfter: 1 });
-        if (spool.isFull()) return new AppError(ErrorCode.SPOOL_FULL, 'the local spool is full; retry shortly', { retryAfter: 5 });
+        if (draining) {
+          metrics.refused('draining');
+          return new AppError(ErrorCode.UNAVAILABLE, 'shutting down; retry against another edge', { retryAfter: 1 });
+        }
+        if (spool.isFull()) {
+          metrics.refused('spool_full');
+          return new AppError(ErrorCode.SPOOL_FULL, 'the local spool is full; retry shortly', { retryAfter: 5 });
+        }
         return undefined;
+      },
+      onAccepted: (p: { keyId: string; tenantId: string }, ip: string, events: number) =>
+        governance.audit.noteIngested({ keyId: p.keyId, tenantId: p.tenantId, ip, events }),
+    },
+    query: {
+      auth,
+      query: new QueryService({ warehouse, limits: config.query }),
+      dashboardOrigins: config.dashboardOrigins,
+      // Metadata only (never the query's names or values): a log line and an audit entry per call.
+      onQuery: (e: QueryAuditEvent) => {
+        logger.info(e, 'query');
+        governance.audit.record({
+          actor: e.keyId ? `key:${e.keyId}` : 'anonymous',
+          tenantId: e.tenantId,
+          action: 'query',
+          target: e.kind ?? '',
+          outcome: e.outcome === 'ok' ? 'ok' : 'failed',
+          clientIp: e.ip,
+          requestId: e.requestId,
+          details: { kind: e.kind ?? null, rows: e.rows, durationMs: e.durationMs, ...(e.outcome === 'ok' ? {} : { error: e.outcome }) },
+        });
       },
     },
     admin: {
       adminToken: secrets.adminToken,
       control,
       refreshKeys,
-      health: async () => ({ status: 'ok', keys: keys.size, spool: spool.stats(), flusher: flusher.status() }),
+      health: async () => ({ status: 'ok', keys: keys.size, spool: spool.stats(), flusher: flusher.status(), ...governance.health() }),
+      metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
     },
+    governance: gov,
+    edge: edgeDeps,
     ready: async () => {
       const checks = {
         draining,
@@ -125,30 +207,46 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
 
   let api: Listener | undefined;
   let admin: Listener | undefined;
+  let plain: Awaited<ReturnType<typeof listenHttp>> | undefined;
+  const limits = edge.connectionLimits;
   try {
-    api = await listenHttps(createApiApp(deps), { host: config.host, port: config.port, cert: tls.cert, key: tls.key });
-    admin = await listenHttps(createAdminApp(deps), { host: config.adminHost, port: config.adminPort, cert: tls.cert, key: tls.key });
+    api = await listenHttps(createApiApp(deps), { host: config.host, port: config.port, cert: tls.cert, key: tls.key, limits });
+    admin = await listenHttps(createAdminApp(deps), { host: config.adminHost, port: config.adminPort, cert: tls.cert, key: tls.key, limits });
+    apiPort = api.port;
+    if (config.edge.plainHttp) plain = await listenHttp(createPlainHttpApp(edgeDeps.insecure), { ...config.edge.plainHttp, limits });
   } catch (err) {
     await api?.close();
     await flusher.stop({ deadlineMs: 0 });
+    await governance.stop();
     await spool.close();
     await warehouse.close();
     throw err;
   }
-  logger.info({ apiPort: api.port, adminPort: admin.port, clickhouse: warehouse.kind, selfSignedTls: tls.selfSigned }, 'palisade listening');
+  secretsProvider.start();
+  logger.info({ apiPort: api.port, adminPort: admin.port, httpPort: plain?.port, secrets: secretsProvider.kind, clickhouse: warehouse.kind, selfSignedTls: tls.selfSigned }, 'palisade listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      // One deadline for the whole shutdown; the last fifth of it (at most 1 s) is
+      // kept for closing sockets, the spool and the ClickHouse client.
+      const deadline = Date.now() + config.shutdownDeadlineMs;
+      const reserve = Math.min(1_000, Math.floor(config.shutdownDeadlineMs / 5));
       draining = true;
       clearInterval(keyTimer);
-      // Stop accepting; in-flight requests finish (their spool appends complete).
-      await Promise.all([api?.close(), admin?.close()]);
-      await flusher.stop({ deadlineMs: config.shutdownDeadlineMs });
-      await warnings.stop();
+      // New requests get 503 + Retry-After; requests already admitted finish, so
+      // every one that got its 200 has its events in the fsync'd spool.
+      const inFlightFinished = (await api?.drain(deadline - reserve)) ?? true;
+      const flushed = await flusher.stop({ deadlineMs: Math.max(0, deadline - reserve - Date.now()) });
+      await warnings.stop({ timeoutMs: Math.max(100, deadline - reserve - Date.now()) });
+      secretsProvider.stop();
+      await Promise.all([api?.close(deadline - reserve / 2), admin?.close(deadline - reserve / 2), plain?.close(deadline - reserve / 2)]);
+      // The current minute's aggregates and anything still buffered go into the audit log.
+      await governance.stop();
+      // What did not reach ClickHouse stays in the spool for the next start.
       await spool.close();
       await warehouse.close();
-      logger.info('palisade stopped');
+      logger.info({ inFlightFinished, drained: flushed.drained, recordsLeftInSpool: flushed.records }, 'palisade stopped');
     })());
 
   return { apiPort: api.port, adminPort: admin.port, adminToken: secrets.adminToken, firstStart: created, warehouse, close };

@@ -10,6 +10,7 @@ import argon2 from 'argon2';
 import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
 import { AppError, ErrorCode } from '../errors/index.ts';
+import type { FailureThrottle } from './failure-throttle.ts';
 import type { KeyTable } from './key-table.ts';
 import { parseToken, type Scope } from './tokens.ts';
 
@@ -29,7 +30,8 @@ export type AuthFailureReason =
   | 'unknown_key'
   | 'wrong_secret'
   | 'revoked'
-  | 'overloaded';
+  | 'overloaded'
+  | 'throttled';
 
 export class AuthFailure extends AppError {
   constructor(
@@ -49,6 +51,10 @@ export interface AuthenticatorOptions {
   argon2Concurrency: number;
   /** Verifications allowed to wait for a slot; past this, refuse at once. */
   maxQueued?: number;
+  /** Wrong secrets per key id (issue 6): past its limit, a key id's cache misses are refused without argon2. */
+  keyThrottle?: FailureThrottle;
+  /** A key id's cool-down just started (audit and alert; called once per cool-down). */
+  onKeyThrottled?: (keyId: string, tenantId: string) => void;
 }
 
 export class Authenticator {
@@ -90,6 +96,10 @@ export class Authenticator {
       this.counters.cacheHits++;
       return { tenantId: record.tenantId, keyId: record.id, scope: record.scope };
     }
+    const wait = this.o.keyThrottle?.blockedFor(record.id) ?? 0;
+    if (wait > 0) {
+      throw new AuthFailure('throttled', parsed.keyId, ErrorCode.RATE_LIMITED, 'too many failed attempts for this key; retry later', wait);
+    }
     if (this.limit.pendingCount >= this.maxQueued) {
       throw new AuthFailure('overloaded', parsed.keyId, ErrorCode.RATE_LIMITED, 'too many credential checks in progress; retry shortly', 1);
     }
@@ -97,7 +107,10 @@ export class Authenticator {
       this.counters.argon2++;
       return await argon2.verify(record.secretHash, parsed.secret);
     });
-    if (!ok) throw new AuthFailure('wrong_secret', parsed.keyId, ErrorCode.INVALID_CREDENTIAL, 'invalid credential');
+    if (!ok) {
+      if (this.o.keyThrottle?.fail(record.id)) this.o.onKeyThrottled?.(record.id, record.tenantId);
+      throw new AuthFailure('wrong_secret', parsed.keyId, ErrorCode.INVALID_CREDENTIAL, 'invalid credential');
+    }
     this.cache?.set(digest, record.id);
     return { tenantId: record.tenantId, keyId: record.id, scope: record.scope };
   }

@@ -4,6 +4,7 @@
  * (every PALISADE_KEY_REFRESH_MS, 2 s by default) and immediately after a
  * local admin change, so a revocation reaches every edge within 5 s.
  */
+import type { TenantSettings } from '../../schemas/tenant-settings.ts';
 import type { Scope } from './tokens.ts';
 
 export interface KeyRecord {
@@ -19,6 +20,8 @@ export interface TenantRecord {
   name: string;
   allowedOrigins: string[];
   deleted: boolean;
+  /** Edge settings (issue 6: privacy rules, rate limit, plain-HTTP policy); absent means the defaults. */
+  settings?: TenantSettings;
 }
 
 export interface KeySnapshot {

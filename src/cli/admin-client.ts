@@ -21,7 +21,9 @@ export class CliError extends Error {
 }
 
 export interface AdminClient {
-  call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', route: string, body?: unknown): Promise<T>;
+  call<T>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', route: string, body?: unknown): Promise<T>;
+  /** A streamed (JSON lines) GET, written to `sink` as it arrives. */
+  download(route: string, sink: NodeJS.WritableStream): Promise<void>;
 }
 
 async function adminToken(config: Config): Promise<string> {
@@ -52,7 +54,27 @@ export async function adminClient(config: Config): Promise<AdminClient> {
   const base = `https://${host.includes(':') ? `[${host}]` : host}:${config.adminPort}`;
   const dispatcher = new Agent({ connect: ca ? { ca } : {} });
   return {
-    async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', route: string, body?: unknown): Promise<T> {
+    async download(route: string, sink: NodeJS.WritableStream): Promise<void> {
+      let res;
+      try {
+        res = await request(`${base}${route}`, { method: 'GET', dispatcher, headers: { authorization: `Bearer ${token}` }, headersTimeout: 30_000, bodyTimeout: 300_000 });
+      } catch (err) {
+        throw new CliError(`cannot reach the Palisade admin API at ${base} (${(err as Error).message}); is \`npm start\` running?`);
+      }
+      if (res.statusCode >= 400) {
+        let e: { code?: string; message?: string } | undefined;
+        try {
+          e = ((await res.body.json()) as { error?: { code?: string; message?: string } }).error;
+        } catch {
+          /* not JSON */
+        }
+        throw new CliError(`${e?.code ?? 'error'}: ${e?.message ?? `HTTP ${res.statusCode}`}`);
+      }
+      for await (const chunk of res.body) {
+        if (!sink.write(chunk as Buffer)) await new Promise((r) => sink.once('drain', r));
+      }
+    },
+    async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', route: string, body?: unknown): Promise<T> {
       let res;
       try {
         res = await request(`${base}${route}`, {

@@ -6,6 +6,9 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config/index.ts';
 import { createLogger } from '../log/index.ts';
 import { adminClient, CliError } from './admin-client.ts';
+import { registerGovernanceCommands } from './governance-commands.ts';
+import { registerSettingsCommands } from './settings-commands.ts';
+import { SecretsError } from '../secrets/file-secrets.ts';
 import { printResult } from './output.ts';
 
 function config(): Config {
@@ -81,11 +84,21 @@ tenant
   .option('--name <name>', 'rename the tenant')
   .option('--allowed-origin <origin...>', 'allow browser events from this origin')
   .option('--remove-allowed-origin <origin...>', 'stop allowing this origin')
+  .option('--retention-days <days>', 'keep events this many days (0: forever); shortening backs up, then deletes older data at once')
   .addOption(json())
-  .action(async (id: string, o: { name?: string; allowedOrigin?: string[]; removeAllowedOrigin?: string[]; json?: boolean }) => {
+  .action(async (id: string, o: { name?: string; allowedOrigin?: string[]; removeAllowedOrigin?: string[]; retentionDays?: string; json?: boolean }) => {
     const c = await adminClient(config());
-    const body = { name: o.name, addAllowedOrigins: o.allowedOrigin, removeAllowedOrigins: o.removeAllowedOrigin };
-    printResult(await c.call('PATCH', `/admin/tenants/${encodeURIComponent(id)}`, body), o.json);
+    const out: Record<string, unknown> = {};
+    if (o.retentionDays !== undefined) {
+      const days = Number(o.retentionDays);
+      if (!Number.isInteger(days) || days < 0) throw new CliError('--retention-days must be a whole number of days (0: forever)', 2);
+      out.retention = await c.call('PUT', `/admin/tenants/${encodeURIComponent(id)}/retention`, { retentionDays: days });
+    }
+    if (o.name !== undefined || o.allowedOrigin || o.removeAllowedOrigin || o.retentionDays === undefined) {
+      const body = { name: o.name, addAllowedOrigins: o.allowedOrigin, removeAllowedOrigins: o.removeAllowedOrigin };
+      Object.assign(out, await c.call<Record<string, unknown>>('PATCH', `/admin/tenants/${encodeURIComponent(id)}`, body));
+    }
+    printResult(out, o.json);
   });
 tenant
   .command('stats <id>')
@@ -123,10 +136,14 @@ key
     printResult(await c.call('DELETE', `/admin/keys/${encodeURIComponent(keyId)}`), o.json);
   });
 
+registerGovernanceCommands(program, tenant, config);
+registerSettingsCommands(tenant, config);
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof ConfigError || err instanceof CliError) {
+  // Secrets that cannot be read (AWS unreachable, a bad secret): one clear line and exit 2, no stack.
+  if (err instanceof ConfigError || err instanceof CliError || err instanceof SecretsError) {
     process.stderr.write(`palisade: ${err.message}\n`);
     process.exit(err instanceof CliError ? err.exitCode : 2);
   }

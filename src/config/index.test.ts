@@ -27,3 +27,17 @@ test('a bad value names the variable and the fix', () => {
   assert.throws(() => loadConfig({ PALISADE_TLS_CERT: '/x.pem' }), /PALISADE_TLS_CERT\/PALISADE_TLS_KEY: set both/);
   assert.throws(() => loadConfig({ CLICKHOUSE_DATABASE: 'x; DROP' }), /CLICKHOUSE_DATABASE/);
 });
+
+test('query limits and dashboard origins have defaults and are validated', () => {
+  const c = loadConfig({});
+  assert.equal(c.query.timeoutMs, 15_000);
+  assert.equal(c.query.maxConcurrent, 2);
+  assert.equal(c.query.tenantSetting, '');
+  assert.deepEqual(c.dashboardOrigins, []);
+  const d = loadConfig({ PALISADE_DASHBOARD_ORIGINS: 'https://dash.example, http://localhost:3000', PALISADE_QUERY_MAX_ROWS_TO_READ: '1000000' });
+  assert.deepEqual(d.dashboardOrigins, ['https://dash.example', 'http://localhost:3000']);
+  assert.equal(d.query.maxRowsToRead, 1_000_000);
+  assert.throws(() => loadConfig({ PALISADE_DASHBOARD_ORIGINS: 'https://dash.example/path' }), /PALISADE_DASHBOARD_ORIGINS/);
+  assert.throws(() => loadConfig({ PALISADE_DASHBOARD_ORIGINS: '*' }), /PALISADE_DASHBOARD_ORIGINS/);
+  assert.throws(() => loadConfig({ PALISADE_QUERY_TENANT_SETTING: "x' OR 1" }), /PALISADE_QUERY_TENANT_SETTING/);
+});

@@ -2,6 +2,7 @@
  * The only place that reads process.env. Every setting is parsed once by zod;
  * a bad value stops start-up with a message naming the variable and the fix.
  */
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -12,6 +13,24 @@ const bool = z
 const list = z
   .string()
   .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+
+function isOrigin(o: string): boolean {
+  try {
+    const u = new URL(o);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === o;
+  } catch {
+    return false;
+  }
+}
+
+/** `90s`, `30m`, `8h`, `7d` (or `off` where allowed) → milliseconds. */
+const duration = (allowOff: boolean, fallback: string) =>
+  z
+    .string()
+    .regex(allowOff ? /^(\d{1,7}[smhd]|off)$/ : /^\d{1,7}[smhd]$/, `must be a duration such as 30m, 8h or 1d${allowOff ? ', or off' : ''}`)
+    .default(fallback)
+    .transform((v) => (v === 'off' ? null : Number(v.slice(0, -1)) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[v.slice(-1) as 's']))
+    .refine((v) => v === null || v >= 1_000, 'must be at least 1s');
 
 const EnvSchema = z.object({
   PALISADE_DATA_DIR: z.string().min(1).default('./data'),
@@ -42,6 +61,9 @@ const EnvSchema = z.object({
   PALISADE_FLUSH_INTERVAL_MS: int(10, 60_000).default(250),
   // 20k rows: one JSONEachRow INSERT of that size takes ~0.3 s in chDB here.
   PALISADE_FLUSH_MAX_ROWS: int(1, 1_000_000).default(20_000),
+  // Longest wait between flush attempts while ClickHouse is failing (full jitter below it):
+  // one attempt per ≤30 s per edge during a long outage; catch-up starts at most this late.
+  PALISADE_FLUSH_BACKOFF_MAX_MS: int(100, 600_000).default(30_000),
   // Revocation must reach every edge within 5 s: refresh well inside that.
   PALISADE_KEY_REFRESH_MS: int(100, 60_000).default(2_000),
   PALISADE_AUTH_CACHE_TTL_MS: int(0, 3_600_000).default(60_000),
@@ -49,6 +71,71 @@ const EnvSchema = z.object({
   // and the other core for ingestion when someone floods us with bad secrets.
   PALISADE_ARGON2_CONCURRENCY: int(1, 64).default(2),
   PALISADE_SHUTDOWN_DEADLINE_MS: int(100, 600_000).default(10_000),
+
+  // Query API limits, per query: one tenant's heavy query must not take the node
+  // down. A 30-day trend over 100k events reads ~100k rows in ~50 ms here.
+  PALISADE_QUERY_TIMEOUT_MS: int(1_000, 300_000).default(15_000),
+  PALISADE_QUERY_MAX_ROWS_TO_READ: int(1_000, Number.MAX_SAFE_INTEGER).default(50_000_000),
+  PALISADE_QUERY_MAX_RESULT_ROWS: int(1_000, 10_000_000).default(100_000),
+  PALISADE_QUERY_MAX_RESULT_BYTES: int(1 << 20, 4 << 30).default(64 << 20),
+  PALISADE_QUERY_MAX_MEMORY_BYTES: int(16 << 20, Number.MAX_SAFE_INTEGER).default(1 << 30),
+  PALISADE_QUERY_MAX_THREADS: int(1, 64).default(2),
+  // chDB opens 4 connections: two for queries leaves two for the flusher and the control plane.
+  PALISADE_QUERY_MAX_CONCURRENT: int(1, 256).default(2),
+  PALISADE_QUERY_MAX_PER_TENANT: int(1, 256).default(8),
+  PALISADE_QUERY_MAX_QUEUED: int(0, 10_000).default(64),
+  // Opt-in, ClickHouse server only: pass the tenant in this custom setting for
+  // the row policy in ops/clickhouse (e.g. SQL_palisade_tenant).
+  PALISADE_QUERY_TENANT_SETTING: z
+    .string()
+    .regex(/^([A-Za-z][A-Za-z0-9_]{0,63})?$/, 'must be a custom setting name such as SQL_palisade_tenant')
+    .default(''),
+  // Origins (besides the server's own) whose pages may call /v1/query from a browser.
+  PALISADE_DASHBOARD_ORIGINS: list.pipe(z.array(z.url().refine(isOrigin, 'each entry must be an origin such as https://dash.example.com (no path)'))).default([]),
+
+  // Governance (issue 5). Each node writes its own audit hash chain: two
+  // processes must never share a node id. Default: this host's name.
+  PALISADE_NODE_ID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . -').optional(),
+  // An encrypted disk BACKUP may write to (the embedded engine declares `backups`).
+  PALISADE_BACKUP_DISK: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a disk name').default('backups'),
+  // Data deleted on request is gone from every backup within this many days.
+  PALISADE_BACKUP_RETENTION_DAYS: int(1, 3650).default(30),
+  PALISADE_BACKUP_INTERVAL: duration(true, '24h'),
+  // Retention enforcement, backup expiry and deletion re-application.
+  PALISADE_RETENTION_INTERVAL: duration(false, '1h'),
+
+  // Edge hardening (issue 6); docs/hardening.md says how to size the limits for N nodes.
+  // Per client IP (IPv6: per /64), before authentication, in requests. 0 turns it off.
+  PALISADE_IP_RATE_LIMIT: int(0, 10_000_000).default(1_000),
+  PALISADE_IP_RATE_BURST: int(1, 100_000_000).default(2_000),
+  // Per key, in events; a tenant setting overrides it. 0 turns it off.
+  PALISADE_KEY_RATE_LIMIT: int(0, 10_000_000).default(10_000),
+  PALISADE_KEY_RATE_BURST: int(1, 100_000_000).default(100_000),
+  // Failed authentications: this many in the window from one IP (or against one key id)
+  // start a cool-down during which attempts are refused without argon2. 0 turns one off.
+  PALISADE_AUTH_FAIL_IP_MAX: int(0, 1_000_000).default(20),
+  PALISADE_AUTH_FAIL_KEY_MAX: int(0, 1_000_000).default(50),
+  PALISADE_AUTH_FAIL_WINDOW_MS: int(1_000, 3_600_000).default(60_000),
+  PALISADE_AUTH_FAIL_COOLDOWN_MS: int(1_000, 86_400_000).default(60_000),
+  // Open connections one client IP may hold on a listener (a browser uses ≤ 6 per host).
+  PALISADE_MAX_CONNECTIONS_PER_IP: int(1, 1_000_000).default(256),
+  PALISADE_HEADERS_TIMEOUT_MS: int(1_000, 120_000).default(10_000),
+  PALISADE_REQUEST_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
+  PALISADE_MAX_HEADER_BYTES: int(4_096, 65_536).default(16 * 1024),
+  // Optional plain-HTTP listener: it never serves the API (a credential seen there is treated as leaked).
+  PALISADE_HTTP_PORT: int(0, 65535).optional(),
+  PALISADE_HTTP_HOST: z.string().min(1).optional(),
+  // The HTTPS port clients reach (behind a load balancer it differs from PALISADE_PORT), for redirects.
+  PALISADE_PUBLIC_HTTPS_PORT: int(1, 65535).optional(),
+
+  // Service secrets: the embedded default's 0600 file, or AWS Secrets Manager.
+  PALISADE_SECRETS_PROVIDER: z.enum(['file', 'aws']).optional(),
+  PALISADE_AWS_SECRET_ID: z.string().min(1).max(2048).optional(),
+  AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1').optional(),
+  // A Secrets Manager endpoint other than AWS's own (a VPC endpoint, LocalStack).
+  PALISADE_AWS_SECRETS_ENDPOINT: z.url().optional(),
+  // Rotation reaches every edge within this interval.
+  PALISADE_SECRETS_REFRESH_MS: int(1_000, 86_400_000).default(300_000),
 
   CLICKHOUSE_URL: z.string().url().optional(),
   CLICKHOUSE_USER: z.string().default('default'),
@@ -82,9 +169,45 @@ export interface Config {
     maxDepth: number;
   };
   spool: { maxBytes: number; fsync: boolean };
-  flush: { intervalMs: number; maxRows: number };
+  flush: { intervalMs: number; maxRows: number; backoffMaxMs: number };
   auth: { keyRefreshMs: number; cacheTtlMs: number; argon2Concurrency: number };
   shutdownDeadlineMs: number;
+  query: {
+    timeoutMs: number;
+    maxRowsToRead: number;
+    maxResultRows: number;
+    maxResultBytes: number;
+    maxMemoryBytes: number;
+    maxThreads: number;
+    maxConcurrent: number;
+    maxPerTenant: number;
+    maxQueued: number;
+    tenantSetting: string;
+  };
+  dashboardOrigins: string[];
+  edge: {
+    ipRate: { ratePerSec: number; burst: number };
+    keyRate: { ratePerSec: number; burst: number };
+    authFailures: { ipMax: number; keyMax: number; windowMs: number; cooldownMs: number };
+    maxConnectionsPerIp: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    maxHeaderBytes: number;
+    /** The plain-HTTP listener, when configured. */
+    plainHttp?: { host: string; port: number };
+    publicHttpsPort?: number;
+  };
+  secrets:
+    | { provider: 'file'; refreshMs: number }
+    | { provider: 'aws'; secretId: string; region?: string; endpoint?: string; refreshMs: number };
+  governance: {
+    nodeId: string;
+    backupDisk: string;
+    backupRetentionDays: number;
+    /** null: no scheduled backups. */
+    backupIntervalMs: number | null;
+    housekeepingIntervalMs: number;
+  };
   clickhouse:
     | { kind: 'embedded'; database: string; timeoutMs: number }
     | { kind: 'server'; url: string; user: string; password: string; database: string; timeoutMs: number };
@@ -92,6 +215,21 @@ export interface Config {
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+function secretsConfig(e: Env): Config['secrets'] {
+  const provider = e.PALISADE_SECRETS_PROVIDER ?? (e.PALISADE_AWS_SECRET_ID ? 'aws' : 'file');
+  if (provider === 'file') return { provider, refreshMs: e.PALISADE_SECRETS_REFRESH_MS };
+  if (!e.PALISADE_AWS_SECRET_ID) {
+    throw new ConfigError('invalid configuration:\n  PALISADE_AWS_SECRET_ID: required with PALISADE_SECRETS_PROVIDER=aws (the secret\'s name or ARN)');
+  }
+  return {
+    provider,
+    secretId: e.PALISADE_AWS_SECRET_ID,
+    region: e.AWS_REGION,
+    endpoint: e.PALISADE_AWS_SECRETS_ENDPOINT,
+    refreshMs: e.PALISADE_SECRETS_REFRESH_MS,
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -129,13 +267,50 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDepth: e.PALISADE_MAX_DEPTH,
     },
     spool: { maxBytes: e.PALISADE_SPOOL_MAX_BYTES, fsync: e.PALISADE_SPOOL_FSYNC },
-    flush: { intervalMs: e.PALISADE_FLUSH_INTERVAL_MS, maxRows: e.PALISADE_FLUSH_MAX_ROWS },
+    flush: { intervalMs: e.PALISADE_FLUSH_INTERVAL_MS, maxRows: e.PALISADE_FLUSH_MAX_ROWS, backoffMaxMs: e.PALISADE_FLUSH_BACKOFF_MAX_MS },
     auth: {
       keyRefreshMs: e.PALISADE_KEY_REFRESH_MS,
       cacheTtlMs: e.PALISADE_AUTH_CACHE_TTL_MS,
       argon2Concurrency: e.PALISADE_ARGON2_CONCURRENCY,
     },
     shutdownDeadlineMs: e.PALISADE_SHUTDOWN_DEADLINE_MS,
+    query: {
+      timeoutMs: e.PALISADE_QUERY_TIMEOUT_MS,
+      maxRowsToRead: e.PALISADE_QUERY_MAX_ROWS_TO_READ,
+      maxResultRows: e.PALISADE_QUERY_MAX_RESULT_ROWS,
+      maxResultBytes: e.PALISADE_QUERY_MAX_RESULT_BYTES,
+      maxMemoryBytes: e.PALISADE_QUERY_MAX_MEMORY_BYTES,
+      maxThreads: e.PALISADE_QUERY_MAX_THREADS,
+      maxConcurrent: e.PALISADE_QUERY_MAX_CONCURRENT,
+      maxPerTenant: e.PALISADE_QUERY_MAX_PER_TENANT,
+      maxQueued: e.PALISADE_QUERY_MAX_QUEUED,
+      tenantSetting: e.PALISADE_QUERY_TENANT_SETTING,
+    },
+    dashboardOrigins: e.PALISADE_DASHBOARD_ORIGINS,
+    edge: {
+      ipRate: { ratePerSec: e.PALISADE_IP_RATE_LIMIT, burst: e.PALISADE_IP_RATE_BURST },
+      keyRate: { ratePerSec: e.PALISADE_KEY_RATE_LIMIT, burst: e.PALISADE_KEY_RATE_BURST },
+      authFailures: {
+        ipMax: e.PALISADE_AUTH_FAIL_IP_MAX,
+        keyMax: e.PALISADE_AUTH_FAIL_KEY_MAX,
+        windowMs: e.PALISADE_AUTH_FAIL_WINDOW_MS,
+        cooldownMs: e.PALISADE_AUTH_FAIL_COOLDOWN_MS,
+      },
+      maxConnectionsPerIp: e.PALISADE_MAX_CONNECTIONS_PER_IP,
+      headersTimeoutMs: e.PALISADE_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.PALISADE_REQUEST_TIMEOUT_MS,
+      maxHeaderBytes: e.PALISADE_MAX_HEADER_BYTES,
+      plainHttp: e.PALISADE_HTTP_PORT === undefined ? undefined : { host: e.PALISADE_HTTP_HOST ?? e.PALISADE_HOST, port: e.PALISADE_HTTP_PORT },
+      publicHttpsPort: e.PALISADE_PUBLIC_HTTPS_PORT,
+    },
+    secrets: secretsConfig(e),
+    governance: {
+      nodeId: e.PALISADE_NODE_ID ?? (hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'node'),
+      backupDisk: e.PALISADE_BACKUP_DISK,
+      backupRetentionDays: e.PALISADE_BACKUP_RETENTION_DAYS,
+      backupIntervalMs: e.PALISADE_BACKUP_INTERVAL,
+      housekeepingIntervalMs: e.PALISADE_RETENTION_INTERVAL as number,
+    },
     clickhouse: e.CLICKHOUSE_URL
       ? {
           kind: 'server',

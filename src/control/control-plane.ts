@@ -135,6 +135,21 @@ export class ControlPlane {
     return tenantFromRow(row);
   }
 
+  /** Marks a tenant deleted (a new row version): its keys stop working on every edge at the next key refresh. */
+  async markDeleted(id: string): Promise<void> {
+    const current = await this.getTenant(id);
+    const row = {
+      id,
+      name: current.name,
+      allowed_origins: current.allowedOrigins,
+      created_at: current.createdAt.replace('T', ' ').replace('Z', ''),
+      updated_at: toClickHouseTime(new Date()),
+      deleted: 1,
+      version: nextVersion(),
+    };
+    await this.wh.insertJsonEachRow('tenants', Buffer.from(JSON.stringify(row)));
+  }
+
   /** Creates a key; the returned token is the only time the secret exists outside a hash. */
   async createKey(tenantId: string, scope: Scope): Promise<{ key: KeyInfo; token: string }> {
     if (!SCOPES.includes(scope)) throw new AppError(ErrorCode.BAD_REQUEST, 'scope must be ingest, browser or query');

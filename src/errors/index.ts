@@ -11,6 +11,8 @@ export const ErrorCode = {
   INVALID_BODY: 'invalid_body',
   INVALID_ENCODING: 'invalid_encoding',
   INVALID_EVENT: 'invalid_event',
+  INVALID_QUERY: 'invalid_query',
+  INVALID_CURSOR: 'invalid_cursor',
   // 401
   UNAUTHORIZED: 'unauthorized',
   MALFORMED_CREDENTIAL: 'malformed_credential',
@@ -21,6 +23,8 @@ export const ErrorCode = {
   WRONG_SCOPE: 'wrong_scope',
   ORIGIN_NOT_ALLOWED: 'origin_not_allowed',
   CREDENTIAL_IN_URL: 'credential_in_url',
+  // A request on plain HTTP (or forwarded from it): the API is HTTPS only.
+  INSECURE_TRANSPORT: 'insecure_transport',
   // 404 / 405
   NOT_FOUND: 'not_found',
   METHOD_NOT_ALLOWED: 'method_not_allowed',
@@ -31,12 +35,19 @@ export const ErrorCode = {
   EVENT_TOO_LARGE: 'event_too_large',
   // 415
   UNSUPPORTED_MEDIA_TYPE: 'unsupported_media_type',
+  // 422: a valid query over this node's query limits (PALISADE_QUERY_*); narrow it
+  QUERY_TOO_EXPENSIVE: 'query_too_expensive',
+  QUERY_TIMEOUT: 'query_timeout',
+  RESULT_TOO_LARGE: 'result_too_large',
   // 429
   RATE_LIMITED: 'rate_limited',
+  TOO_MANY_QUERIES: 'too_many_queries',
   // 500 / 503
   INTERNAL: 'internal',
   UNAVAILABLE: 'unavailable',
   SPOOL_FULL: 'spool_full',
+  // A pre-change backup failed, so the change was refused.
+  BACKUP_FAILED: 'backup_failed',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -46,6 +57,8 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_body: 400,
   invalid_encoding: 400,
   invalid_event: 400,
+  invalid_query: 400,
+  invalid_cursor: 400,
   unauthorized: 401,
   malformed_credential: 401,
   invalid_credential: 401,
@@ -54,16 +67,22 @@ const STATUS: Record<ErrorCode, number> = {
   wrong_scope: 403,
   origin_not_allowed: 403,
   credential_in_url: 403,
+  insecure_transport: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
   payload_too_large: 413,
   event_too_large: 413,
   unsupported_media_type: 415,
+  query_too_expensive: 422,
+  query_timeout: 422,
+  result_too_large: 422,
   rate_limited: 429,
+  too_many_queries: 429,
   internal: 500,
   unavailable: 503,
   spool_full: 503,
+  backup_failed: 503,
 };
 
 export function codeToStatus(code: ErrorCode): number {

@@ -5,19 +5,36 @@
 import { Hono } from 'hono';
 import type { Logger } from '../log/index.ts';
 import { AppError, ErrorCode } from '../errors/index.ts';
+import { auditAdminActions, auditingOnError } from './audit-hooks.ts';
 import { clientIpResolver } from './client-ip.ts';
 import { notFound, onError } from './errors.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { apiSecurityHeaders } from './middleware/security-headers.ts';
 import { adminRoutes, type AdminRouteDeps } from './routes/admin.ts';
+import { auditBackupAdminRoutes } from './routes/audit-backup-admin.ts';
+import type { GovernanceDeps } from './routes/governance-common.ts';
+import { tenantDataAdminRoutes } from './routes/tenant-data-admin.ts';
+import { tenantSelfRoutes } from './routes/tenant-self.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { ingestRoutes, type IngestRouteDeps } from './routes/ingest.ts';
+import { queryRoutes, type QueryRouteDeps } from './routes/query.ts';
+import { sdkRoutes } from './routes/sdk.ts';
 import type { Env } from './types.ts';
+import type { EdgeAppDeps } from '../edge-hardening.ts';
+import { forwardedHttpGuard } from './insecure-transport.ts';
+import { ipLimits } from './middleware/edge-limits.ts';
+import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
 
 export interface AppDeps {
   logger: Logger;
   trustedProxies: string[];
   ingest: IngestRouteDeps;
   admin: AdminRouteDeps;
+  query: QueryRouteDeps;
+  /** Audit log, backups, retention, deletion, support grants (issue 5). */
+  governance?: GovernanceDeps;
+  /** Rate limits, failed-auth throttling, plain-HTTP refusal, tenant edge settings (issue 6). */
+  edge?: EdgeAppDeps;
   /** Readiness: can this edge accept and deliver events right now? */
   ready: () => Promise<{ ready: boolean; checks: Record<string, unknown> }>;
 }
@@ -26,18 +43,32 @@ function base(deps: AppDeps, listener: 'api' | 'admin'): Hono<Env> {
   const app = new Hono<Env>();
   app.use('*', requestContext({ logger: deps.logger, clientIp: clientIpResolver(deps.trustedProxies), listener }));
   for (const mw of apiSecurityHeaders()) app.use('*', mw);
-  app.onError(onError(deps.logger));
+  const g = deps.governance;
+  const keys = deps.ingest.keys;
+  // Failed authentications on every route end up here: note them for the audit log.
+  app.onError(g ? auditingOnError(onError(deps.logger), { audit: g.audit, tenantOfKey: (id) => keys.key(id)?.tenantId }) : onError(deps.logger));
   app.notFound(notFound);
   return app;
 }
 
 export function createApiApp(deps: AppDeps): Hono<Env> {
   const app = base(deps, 'api');
+  if (deps.edge) {
+    // First: a request a trusted proxy took over plain HTTP is refused before anything reads it.
+    app.use('*', forwardedHttpGuard(deps.edge.insecure));
+    app.use('/v1/*', ipLimits(deps.edge.limits));
+  }
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
     const r = await deps.ready();
     return c.json({ status: r.ready ? 'ready' : 'degraded', checks: r.checks }, r.ready ? 200 : 503);
   });
+  // Before ingest: its POST /v1/:path would otherwise claim /v1/query.
+  app.route('/', queryRoutes(deps.query));
+  app.route('/', dashboardRoutes());
+  app.route('/', sdkRoutes());
+  // Also before ingest: GET /v1/audit, /v1/support-grants and /v1/export with a query key.
+  if (deps.governance) app.route('/', tenantSelfRoutes(deps.governance));
   app.route('/', ingestRoutes(deps.ingest));
   // Anything else under /v1 with another method is a clear 405, not a 404.
   app.all('/v1/*', () => {
@@ -48,6 +79,14 @@ export function createApiApp(deps: AppDeps): Hono<Env> {
 
 export function createAdminApp(deps: AppDeps): Hono<Env> {
   const app = base(deps, 'admin');
+  const g = deps.governance;
+  // First, so it sees every admin change after its handler ran.
+  if (g) app.use('/admin/*', auditAdminActions({ audit: g.audit, actor: g.adminActor, logger: deps.logger }));
   app.route('/', adminRoutes(deps.admin));
+  if (deps.edge) app.route('/', tenantSettingsRoutes(deps.edge.settings));
+  if (g) {
+    app.route('/', auditBackupAdminRoutes(g));
+    app.route('/', tenantDataAdminRoutes(g));
+  }
   return app;
 }

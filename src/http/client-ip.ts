@@ -45,3 +45,17 @@ export function clientIpResolver(trusted: string[]): ClientIpResolver {
     return socketIp;
   };
 }
+
+/**
+ * X-Forwarded-Proto, trusted only from a configured proxy: true when the
+ * client reached that proxy over plain HTTP. Any `http` in the list counts
+ * (a client can prepend its own value and some proxies append theirs), so a
+ * forged `https` cannot hide a cleartext hop.
+ */
+export function forwardedPlainHttp(trusted: string[]): (peer: string | undefined, forwardedProto: string | undefined) => boolean {
+  const list = buildTrustedProxies(trusted);
+  return (peer, proto) => {
+    if (trusted.length === 0 || !proto || !isTrusted(list, normalise(peer ?? ''))) return false;
+    return proto.split(',').some((p) => p.trim().toLowerCase() === 'http');
+  };
+}

@@ -1,11 +1,14 @@
 /**
  * HTTPS listeners. TLS 1.2 is the floor; header and request timeouts bound
- * slow clients so a slowloris cannot hold sockets open indefinitely.
+ * slow clients so a slowloris cannot hold sockets open indefinitely. The TLS
+ * profile and the per-connection and per-IP limits are in transport-limits.ts.
  */
+import http, { type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { capConnectionsPerIp, DEFAULT_CONNECTION_LIMITS, serverOptions, TLS_OPTIONS, type ConnectionLimits } from './transport-limits.ts';
 import type { Env } from './types.ts';
 
 export interface ListenOptions {
@@ -13,30 +16,49 @@ export interface ListenOptions {
   port: number;
   cert: string;
   key: string;
+  /** Timeouts, header size and per-IP connection cap (issue 6); the defaults otherwise. */
+  limits?: ConnectionLimits;
 }
 
 export interface Listener {
   server: https.Server;
   port: number;
-  close(): Promise<void>;
+  /**
+   * Graceful-shutdown step one: every response from now on says
+   * `Connection: close`, idle keep-alive sockets are closed, and the promise
+   * resolves once every request that was in flight at the call has finished
+   * (true), or at `deadlineAt` (false). The listener keeps accepting, so a new
+   * client gets the app's 503 rather than a refused connection.
+   */
+  drain(deadlineAt: number): Promise<boolean>;
+  /** Stops listening; open sockets get until `deadlineAt` to finish, then are cut. */
+  close(deadlineAt?: number): Promise<void>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export async function listenHttps(app: Hono<Env>, o: ListenOptions): Promise<Listener> {
+  const handle = getRequestListener(app.fetch);
+  const inFlight = new Set<ServerResponse>();
+  let draining = false;
   const server = https.createServer(
     {
       cert: o.cert,
       key: o.key,
-      minVersion: 'TLSv1.2',
-      // 10 s to send headers, 30 s for the whole request: generous for a 500 KB
-      // body on a slow mobile link, short enough to shed a slowloris.
-      headersTimeout: 10_000,
-      requestTimeout: 30_000,
-      keepAliveTimeout: 5_000,
-      maxHeaderSize: 16 * 1024,
+      ...TLS_OPTIONS,
+      ...serverOptions(o.limits ?? DEFAULT_CONNECTION_LIMITS),
     },
-    getRequestListener(app.fetch),
+    (req, res) => {
+      if (draining) res.setHeader('Connection', 'close');
+      inFlight.add(res);
+      res.once('close', () => inFlight.delete(res));
+      void handle(req, res);
+    },
   );
   server.maxRequestsPerSocket = 10_000;
+  capConnectionsPerIp(server, o.limits ?? DEFAULT_CONNECTION_LIMITS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host, () => {
@@ -45,13 +67,63 @@ export async function listenHttps(app: Hono<Env>, o: ListenOptions): Promise<Lis
     });
   });
   const port = (server.address() as AddressInfo).port;
+  let closed: Promise<void> | undefined;
   return {
     server,
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
+    drain: async (deadlineAt) => {
+      draining = true;
+      server.closeIdleConnections();
+      const pending = [...inFlight];
+      // 20 ms polls: a spool append (the slow part of a request) is ~1 ms here.
+      while (pending.some((r) => inFlight.has(r))) {
+        if (Date.now() >= deadlineAt) return false;
+        await sleep(20);
+      }
+      return true;
+    },
+    close: (deadlineAt = Date.now() + 5_000) =>
+      (closed ??= (async () => {
+        draining = true;
+        const done = new Promise<void>((resolve) => server.close(() => resolve()));
+        // A socket that finishes its request becomes idle; close it then rather than after keepAliveTimeout.
+        while (Date.now() < deadlineAt) {
+          server.closeIdleConnections();
+          if (inFlight.size === 0 && (await Promise.race([done.then(() => true), sleep(20).then(() => false)]))) return;
+          await sleep(20);
+        }
+        server.closeAllConnections();
+        await done;
+      })()),
+  };
+}
+
+/**
+ * The optional plain-HTTP listener (PALISADE_HTTP_PORT). Its app never serves
+ * the API (insecure-transport.ts); the same slow-client limits apply.
+ */
+export async function listenHttp(
+  app: Hono<Env>,
+  o: { host: string; port: number; limits?: ConnectionLimits },
+): Promise<{ server: http.Server; port: number; close(deadlineAt?: number): Promise<void> }> {
+  const server = http.createServer(serverOptions(o.limits ?? DEFAULT_CONNECTION_LIMITS), getRequestListener(app.fetch));
+  capConnectionsPerIp(server, o.limits ?? DEFAULT_CONNECTION_LIMITS);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: async (deadlineAt = Date.now() + 1_000) => {
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const cut = setTimeout(() => server.closeAllConnections(), Math.max(0, deadlineAt - Date.now()));
+      await done;
+      clearTimeout(cut);
+    },
   };
 }

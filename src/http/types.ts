@@ -5,6 +5,8 @@ export interface Variables {
   requestId: string;
   clientIp: string;
   principal?: Principal;
+  /** Set by a handler that wrote its own audit entry, so the admin audit middleware does not add another. */
+  audited?: boolean;
 }
 
 export type Env = { Bindings: Partial<HttpBindings>; Variables: Variables };

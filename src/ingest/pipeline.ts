@@ -13,6 +13,7 @@ import type { EventRow, EventType, JsonObject } from '../../schemas/event-row.ts
 import { isJsonObject, WIRE_LIMITS } from '../../schemas/wire.ts';
 import type { Config } from '../config/index.ts';
 import { AppError, ErrorCode } from '../errors/index.ts';
+import { applyPrivacy, type DropReason, type PrivacyContext } from './pii.ts';
 import { fail, ok, RejectionCode, type Result } from './result.ts';
 import { cleanString, sanitiseObject } from './sanitise.ts';
 import { ownValue, sanitiseEvent, type CleanEvent } from './sanitise-event.ts';
@@ -32,6 +33,8 @@ export interface IngestContext {
   ip: string;
   userAgent: string;
   limits: Config['limits'];
+  /** The tenant's privacy rules (issue 6); without them rows are stored as sent (unit tests, tools). */
+  privacy?: PrivacyContext;
 }
 
 export interface Rejection {
@@ -44,6 +47,8 @@ export interface Rejection {
 export interface IngestResult {
   rows: EventRow[];
   rejected: Rejection[];
+  /** Events discarded by the tenant's own policy (consent, DNT, bots): not errors, not stored. Set when privacy rules ran. */
+  dropped?: Partial<Record<DropReason, number>>;
 }
 
 /** What a batch says about all of its events. */
@@ -98,7 +103,7 @@ export function toEventRow(e: CleanEvent, times: RowTimes, ctx: IngestContext): 
   };
 }
 
-/** Steps 4-6 for one event. */
+/** Steps 4-6 for one event (the tenant's privacy rules are applied by ingestBody). */
 export function ingestEvent(path: 'batch' | EventType, raw: unknown, batch: BatchDefaults, ctx: IngestContext): Result<EventRow> {
   const sized = checkEventSize(raw, ctx.limits.maxEventBytes);
   if (!sized.ok) return sized;
@@ -157,10 +162,17 @@ export function ingestBody(path: 'batch' | EventType, body: unknown, ctx: Ingest
     path === 'batch' ? batchDefaults(body, ctx.limits) : { events: [body], defaults: { context: null, sentAt: null } };
   const rows: EventRow[] = [];
   const rejected: Rejection[] = [];
+  const dropped: Partial<Record<DropReason, number>> = {};
   events.forEach((raw, index) => {
     const r = ingestEvent(path, raw, defaults, ctx);
-    if (r.ok) rows.push(r.value);
-    else rejected.push(rejection(index, r, raw));
+    if (!r.ok) rejected.push(rejection(index, r, raw));
+    else if (!ctx.privacy) rows.push(r.value);
+    else {
+      // Step 6, the tenant's privacy rules: a pure function of the row and the settings.
+      const p = applyPrivacy(r.value, ctx.privacy);
+      if (p.keep) rows.push(p.row);
+      else dropped[p.reason] = (dropped[p.reason] ?? 0) + 1;
+    }
   });
-  return { rows, rejected };
+  return ctx.privacy ? { rows, rejected, dropped } : { rows, rejected };
 }

@@ -8,6 +8,7 @@ import type { Config } from '../config/index.ts';
 import type { EventType } from '../../schemas/event-row.ts';
 import type { Spool } from '../spool/spool.ts';
 import { encodeSpoolPayload } from '../spool/flusher.ts';
+import type { PrivacyContext } from './pii.ts';
 import { ingestBody, type Rejection } from './pipeline.ts';
 import type { WarningsLedger } from './warnings.ts';
 
@@ -16,6 +17,8 @@ export interface RequestMeta {
   ip: string;
   userAgent: string;
   receivedAt: Date;
+  /** `DNT: 1` or `Sec-GPC: 1` on the request (issue 6; honoured only if the tenant chose to). */
+  doNotTrack?: boolean;
 }
 
 export interface IngestOutcome {
@@ -25,13 +28,24 @@ export interface IngestOutcome {
 
 export class IngestService {
   readonly counters = { accepted: 0, rejected: 0 };
+  /** Rejected events by rejection code (a small fixed set), for the metrics. */
+  readonly rejectedByCode: Record<string, number> = {};
+  /** Events discarded by their tenant's privacy policy (consent, dnt, bot), and bot events kept with is_bot = 1. */
+  readonly droppedByReason: Record<string, number> = {};
+  readonly privacyCounters = { botsFlagged: 0 };
 
   constructor(
-    private readonly deps: { spool: Spool; warnings: WarningsLedger; limits: Config['limits'] },
+    private readonly deps: {
+      spool: Spool;
+      warnings: WarningsLedger;
+      limits: Config['limits'];
+      /** The tenant's privacy rules for this request (issue 6); read from the in-memory key table, no I/O. */
+      privacy?: (principal: Principal, meta: RequestMeta) => PrivacyContext | undefined;
+    },
   ) {}
 
   async ingest(path: 'batch' | EventType, body: unknown, principal: Principal, meta: RequestMeta): Promise<IngestOutcome> {
-    const { rows, rejected } = ingestBody(path, body, {
+    const { rows, rejected, dropped } = ingestBody(path, body, {
       tenantId: principal.tenantId,
       keyId: principal.keyId,
       requestId: meta.requestId,
@@ -39,6 +53,7 @@ export class IngestService {
       ip: meta.ip,
       userAgent: meta.userAgent,
       limits: this.deps.limits,
+      privacy: this.deps.privacy?.(principal, meta),
     });
     // Durable before acknowledged: this await returns only after fsync.
     if (rows.length > 0) await this.deps.spool.append(encodeSpoolPayload(principal.tenantId, rows));
@@ -56,6 +71,9 @@ export class IngestService {
     }
     this.counters.accepted += rows.length;
     this.counters.rejected += rejected.length;
+    for (const r of rejected) this.rejectedByCode[r.code] = (this.rejectedByCode[r.code] ?? 0) + 1;
+    for (const [reason, n] of Object.entries(dropped ?? {})) this.droppedByReason[reason] = (this.droppedByReason[reason] ?? 0) + n;
+    for (const r of rows) if (r.is_bot === 1) this.privacyCounters.botsFlagged++;
     return { accepted: rows.length, rejected };
   }
 }

@@ -45,12 +45,13 @@ export class WarningsLedger {
     this.timer.unref();
   }
 
-  async stop(): Promise<void> {
+  /** Writes what is buffered, giving up after `timeoutMs` (shutdown has a deadline; the ledger is advisory). */
+  async stop(o: { timeoutMs?: number } = {}): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.flush();
+    await this.flush(o.timeoutMs);
   }
 
-  async flush(): Promise<void> {
+  async flush(timeoutMs = 10_000): Promise<void> {
     if (this.buffer.length === 0) return;
     const batch = this.buffer;
     this.buffer = [];
@@ -69,7 +70,7 @@ export class WarningsLedger {
       )
       .join('\n');
     try {
-      await this.wh.insertJsonEachRow('ingestion_warnings', Buffer.from(payload), { timeoutMs: 10_000 });
+      await this.wh.insertJsonEachRow('ingestion_warnings', Buffer.from(payload), { timeoutMs: Math.min(10_000, timeoutMs) });
     } catch (err) {
       // Put them back (bounded) for the next tick.
       const room = MAX_BUFFERED - this.buffer.length;

@@ -10,12 +10,25 @@ import path from 'node:path';
 import { z } from 'zod';
 import { randomBase62 } from '../auth/base62.ts';
 
-const SecretsSchema = z.object({
+/**
+ * The service secrets, the same JSON whichever provider holds it (the 0600
+ * file here, or the SecretString of an AWS Secrets Manager secret; see
+ * docs/hardening.md):
+ *   adminToken   the admin listener's bearer token
+ *   diskKeyHex   AES-256 key of the embedded engine's encrypted disk; the backup disk's key is derived from it
+ *   spoolKeys    AES-256-GCM keys of the spool by id; spoolKeyId names the one new records use
+ *   piiKeyHex    optional: master key of the per-tenant PII hashing keys (HKDF of diskKeyHex when absent)
+ *   clickhouse   optional: ClickHouse server credentials, instead of CLICKHOUSE_USER/CLICKHOUSE_PASSWORD
+ */
+const HEX256 = /^[0-9a-f]{64}$/;
+export const SecretsSchema = z.object({
   version: z.literal(1),
   adminToken: z.string().min(32),
-  diskKeyHex: z.string().regex(/^[0-9a-f]{64}$/),
-  spoolKeys: z.record(z.string().regex(/^[0-9]{1,6}$/), z.string().regex(/^[0-9a-f]{64}$/)),
+  diskKeyHex: z.string().regex(HEX256),
+  spoolKeys: z.record(z.string().regex(/^[0-9]{1,6}$/), z.string().regex(HEX256)),
   spoolKeyId: z.string(),
+  piiKeyHex: z.string().regex(HEX256).optional(),
+  clickhouse: z.object({ user: z.string().min(1).max(256), password: z.string().max(1024) }).optional(),
 });
 export type ServiceSecrets = z.infer<typeof SecretsSchema>;
 

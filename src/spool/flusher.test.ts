@@ -177,6 +177,8 @@ describe('flusher (real chDB)', () => {
     const logged = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.code === 'guard_violation');
     assert.equal(logged.length, 1);
     assert.equal(logged[0]?.level, 50);
+    assert.equal(f.status().guardViolations, 2, 'counted for the alert');
+    assert.deepEqual(f.status().deadLetteredByReason, { clickhouse_rejected: 0, guard_violation: 2, undecodable: 0 });
     await spool.close();
   });
 
@@ -200,7 +202,10 @@ describe('flusher (real chDB)', () => {
     };
     const f = flusher(watched, flaky, { intervalMs: 10_000, unhealthyAfter: 2 });
     await assert.rejects(f.flushOnce(), (e: unknown) => e instanceof WarehouseError && e.kind === 'unavailable');
-    assert.deepEqual(f.status(), { healthy: true, consecutiveFailures: 1, lastError: 'WarehouseError unavailable', lastSuccessAt: null, rowsFlushed: 0, deadLettered: 0 });
+    assert.deepEqual(f.status(), {
+      healthy: true, consecutiveFailures: 1, lastError: 'WarehouseError unavailable', lastSuccessAt: null, rowsFlushed: 0,
+      rowsInserted: 0, duplicatesSkipped: 0, deadLettered: 0, deadLetteredByReason: { clickhouse_rejected: 0, guard_violation: 0, undecodable: 0 }, guardViolations: 0,
+    });
     const started = Date.now();
     f.start();
     while (f.status().lastSuccessAt === null && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 10));

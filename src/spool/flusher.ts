@@ -31,6 +31,8 @@ export interface FlusherOptions {
   maxRows?: number;
   /** Consecutive failed cycles before status() reports unhealthy (~1.5 s of expected backoff at the 100 ms base). */
   unhealthyAfter?: number;
+  /** Cap of the exponential backoff (default 30 s). */
+  backoffMaxMs?: number;
 }
 
 export interface FlushResult {
@@ -45,9 +47,20 @@ export interface FlusherStatus {
   /** The last failure seen, as error class and code only: never a message that could quote a row. */
   lastError?: string;
   lastSuccessAt: number | null;
+  /** Rows handled: inserted, skipped as already stored, or dead-lettered. */
   rowsFlushed: number;
+  /** Rows written to `events`. */
+  rowsInserted: number;
+  /** Rows skipped because their message_id was already stored (a client retry or a spool replay). */
+  duplicatesSkipped: number;
   deadLettered: number;
+  deadLetteredByReason: Record<DeadLetterReason, number>;
+  /** Rows the storage guard refused: each is a bug upstream, so it is alerted on. */
+  guardViolations: number;
 }
+
+/** Why rows were dead-lettered, as a small fixed set (a metric label, never a message). */
+export type DeadLetterReason = 'clickhouse_rejected' | 'guard_violation' | 'undecodable';
 
 // Full-jitter exponential backoff: 100 ms first, 30 s cap so a long outage costs one attempt per ≤30 s.
 const BACKOFF_BASE_MS = 100;
@@ -82,7 +95,10 @@ export class Flusher {
   private lastError: string | undefined;
   private lastSuccessAt: number | null = null;
   private rowsFlushed = 0;
-  private deadLettered = 0;
+  private rowsInserted = 0;
+  private duplicatesSkipped = 0;
+  private deadLettered: Record<DeadLetterReason, number> = { clickhouse_rejected: 0, guard_violation: 0, undecodable: 0 };
+  private guardViolations = 0;
   private lastWasFull = false;
   private readonly intervalMs: number;
   private readonly maxRows: number;
@@ -133,7 +149,11 @@ export class Flusher {
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
       lastSuccessAt: this.lastSuccessAt,
       rowsFlushed: this.rowsFlushed,
-      deadLettered: this.deadLettered,
+      rowsInserted: this.rowsInserted,
+      duplicatesSkipped: this.duplicatesSkipped,
+      deadLettered: this.deadLettered.clickhouse_rejected + this.deadLettered.guard_violation + this.deadLettered.undecodable,
+      deadLetteredByReason: { ...this.deadLettered },
+      guardViolations: this.guardViolations,
     };
   }
 
@@ -156,7 +176,7 @@ export class Flusher {
   }
 
   private backoffMs(): number {
-    return Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, this.failures - 1));
+    return Math.random() * Math.min(this.o.backoffMaxMs ?? BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, this.failures - 1));
   }
 
   private async cycle(): Promise<FlushResult> {
@@ -192,7 +212,7 @@ export class Flusher {
         this.o.logger.error({ position: pos, code: UNDECODABLE }, 'spool record is not a spool payload; dead-lettered');
         const token = `sp${pos}.${createHash('sha256').update(e.payload).digest('hex').slice(0, 16)}`;
         await writeDeadLetters(this.o.warehouse, '', [{ messageId: '', row: e.payload.toString('utf8') }], UNDECODABLE, token);
-        this.deadLettered += 1;
+        this.deadLettered.undecodable += 1;
         continue;
       }
       // Stop before the row budget, but always take one record so an oversized one still moves.
@@ -227,7 +247,9 @@ export class Flusher {
   private async writeGroup(tenantId: string, rows: EventRow[], token: string): Promise<void> {
     if (rows.length === 0) return;
     try {
-      await this.o.writer.write(tenantId, rows, token);
+      const r = await this.o.writer.write(tenantId, rows, token);
+      this.rowsInserted += r.inserted;
+      this.duplicatesSkipped += r.duplicates;
     } catch (err) {
       if (err instanceof GuardViolation) {
         // The writer stops at the first bad row; sort them all out at once with the same guard.
@@ -235,12 +257,13 @@ export class Flusher {
         const bad: EventRow[] = [];
         for (const r of rows) (passesGuard(tenantId, r) ? good : bad).push(r);
         this.o.logger.error({ tenantId, rowIndex: err.rowIndex, rows: bad.length, code: GUARD_VIOLATION }, 'rows failed the storage guard; dead-lettered');
-        await this.park(tenantId, bad, GUARD_VIOLATION, `${token}g`);
+        this.guardViolations += bad.length;
+        await this.park(tenantId, bad, GUARD_VIOLATION, `${token}g`, 'guard_violation');
         if (bad.length > 0) await this.writeGroup(tenantId, good, `${token}r`);
       } else if (err instanceof WarehouseError && err.kind === 'data') {
         if (rows.length === 1) {
           this.o.logger.warn({ tenantId, clickhouseCode: err.clickhouseCode, rows: 1 }, 'row refused by ClickHouse; dead-lettered');
-          await this.park(tenantId, rows, err.message, `${token}d`);
+          await this.park(tenantId, rows, err.message, `${token}d`, 'clickhouse_rejected');
           return;
         }
         const mid = rows.length >>> 1;
@@ -252,9 +275,9 @@ export class Flusher {
     }
   }
 
-  private async park(tenantId: string, rows: unknown[], reason: string, token: string): Promise<void> {
+  private async park(tenantId: string, rows: unknown[], reason: string, token: string, kind: DeadLetterReason): Promise<void> {
     await writeDeadLetters(this.o.warehouse, tenantId, rows.map(deadLetterOf), reason, token);
-    this.deadLettered += rows.length;
+    this.deadLettered[kind] += rows.length;
   }
 }
 

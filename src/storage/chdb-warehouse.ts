@@ -3,6 +3,7 @@
  * chDB binds one data directory per process, so exactly one of these exists in
  * the server, built in the composition root.
  */
+import { hkdfSync } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Session } from 'chdb';
@@ -46,10 +47,25 @@ function wrap(err: unknown, what: string): WarehouseError {
   return new WarehouseError(`${what}: ${message}`, classifyCode(code), code, { cause: err });
 }
 
+/** The disk `BACKUP … TO Disk(BACKUP_DISK, id)` writes to: encrypted, under backupsPath/encrypted/. */
+export const BACKUP_DISK = 'backups';
+
+/**
+ * The backups disk has its own AES-256 key, derived from the table disk's key
+ * (HKDF-SHA256), so backup files never share a keystream with table files and
+ * no new secret has to be stored beside the one that already is.
+ */
+export function backupKeyHex(diskKeyHex: string): string {
+  return Buffer.from(hkdfSync('sha256', Buffer.from(diskKeyHex, 'hex'), Buffer.alloc(0), 'palisade backups disk v1', 32)).toString('hex');
+}
+
 /**
  * Server configuration for the engine: an AES_256_CTR encrypted disk wrapping
  * a local disk, made the default storage policy of every MergeTree table so
- * the migrations need no engine-specific SETTINGS.
+ * the migrations need no engine-specific SETTINGS; and a second encrypted
+ * disk, the only one BACKUP may write to, so every backup is AES-256 at rest
+ * (chDB is built without minizip, so password-protected zip backups are not
+ * available).
  */
 export function engineConfigXml(o: { enginePath: string; diskKeyHex: string; backupsPath: string }): string {
   if (!/^[0-9a-f]{64}$/.test(o.diskKeyHex)) throw new Error('disk key must be 64 hex characters');
@@ -66,13 +82,22 @@ export function engineConfigXml(o: { enginePath: string; diskKeyHex: string; bac
         <key_hex id="1">${o.diskKeyHex}</key_hex>
         <current_key_id>1</current_key_id>
       </encrypted>
+      <backups_plain><type>local</type><path>${o.backupsPath}/</path></backups_plain>
+      <${BACKUP_DISK}>
+        <type>encrypted</type>
+        <disk>backups_plain</disk>
+        <path>encrypted/</path>
+        <algorithm>AES_256_CTR</algorithm>
+        <key_hex id="1">${backupKeyHex(o.diskKeyHex)}</key_hex>
+        <current_key_id>1</current_key_id>
+      </${BACKUP_DISK}>
     </disks>
     <policies>
       <encrypted><volumes><main><disk>encrypted</disk></main></volumes></encrypted>
     </policies>
   </storage_configuration>
   <merge_tree><storage_policy>encrypted</storage_policy></merge_tree>
-  <backups><allowed_path>${o.backupsPath}/</allowed_path></backups>
+  <backups><allowed_path>${o.backupsPath}/</allowed_path><allowed_disk>${BACKUP_DISK}</allowed_disk></backups>
 </clickhouse>
 `;
 }

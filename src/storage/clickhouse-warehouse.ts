@@ -2,8 +2,9 @@
  * A ClickHouse server or cluster through the official client over HTTP(S).
  * Retry decisions branch on ClickHouse's numeric error code, never on text.
  */
-import { createClient, ClickHouseError, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseError, ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import {
   classifyCode,
   withTimeoutSetting,
@@ -24,7 +25,10 @@ export interface ClickHouseServerOptions {
 function wrap(err: unknown, what: string): WarehouseError {
   if (err instanceof ClickHouseError) {
     const code = Number(err.code);
-    return new WarehouseError(`${what}: ${err.message}`, classifyCode(Number.isFinite(code) ? code : undefined), code, {
+    // The client strips ClickHouse's "Code: N. DB::Exception:" prefix and "(NAME)" suffix;
+    // put them back so a message (e.g. a dead letter's reason) reads the same as from chDB.
+    const message = `Code: ${err.code}. DB::Exception: ${err.message.trim()} (${err.type})`;
+    return new WarehouseError(`${what}: ${message}`, classifyCode(Number.isFinite(code) ? code : undefined), code, {
       cause: err,
     });
   }
@@ -48,7 +52,11 @@ export class ClickHouseServerWarehouse implements Warehouse {
   }
 
   static async open(o: ClickHouseServerOptions): Promise<ClickHouseServerWarehouse> {
-    const bootstrap = createClient({ url: o.url, username: o.user, password: o.password, request_timeout: o.timeoutMs });
+    // The client's own logger prints ClickHouse's error text to stderr, and a parse
+    // error quotes the row (tenant data). Every failure reaches our logger through
+    // wrap() instead, where callers log codes only.
+    const log = { level: ClickHouseLogLevel.OFF };
+    const bootstrap = createClient({ url: o.url, username: o.user, password: o.password, request_timeout: o.timeoutMs, log });
     try {
       await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS \`${o.database}\`` });
     } catch (err) {
@@ -62,7 +70,13 @@ export class ClickHouseServerWarehouse implements Warehouse {
       password: o.password,
       database: o.database,
       request_timeout: o.timeoutMs,
-      clickhouse_settings: { date_time_input_format: 'best_effort' },
+      log,
+      clickhouse_settings: {
+        date_time_input_format: 'best_effort',
+        // chDB prints 64-bit integers in JSON as numbers; a server quotes them by
+        // default. One behaviour for both adapters: numbers (counts stay far below 2^53).
+        output_format_json_quote_64bit_integers: 0,
+      },
     });
     return new ClickHouseServerWarehouse(client, o.database, o.timeoutMs);
   }
@@ -97,16 +111,25 @@ export class ClickHouseServerWarehouse implements Warehouse {
     }
   }
 
+  /**
+   * The payload is already JSONEachRow bytes, so it goes through `exec` as the
+   * request body. `client.insert` would JSON-encode each chunk of a stream as a
+   * row: a Buffer became `{"type":"Buffer","data":[…]}`, which a server that
+   * skips unknown fields (the default) stored as one empty row, losing the batch.
+   */
   async insertJsonEachRow(table: string, payload: Buffer, options: InsertOptions = {}): Promise<void> {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table)) throw new Error(`invalid table name: ${table}`);
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     try {
-      await this.client.insert({
-        table,
-        values: Readable.from([payload]),
-        format: 'JSONEachRow',
+      const { stream } = await this.client.exec({
+        query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+        values: Readable.from([payload], { objectMode: false }),
         clickhouse_settings: options.settings as ClickHouseSettings,
         abort_signal: AbortSignal.timeout(timeoutMs),
       });
+      // Read the (empty) response to the end so the socket goes back to the pool.
+      stream.resume();
+      await finished(stream);
     } catch (err) {
       throw wrap(err, `insert into ${table}`);
     }

@@ -47,6 +47,7 @@ export function guardRows(tenantId: string, rows: readonly EventRow[]): void {
     for (const k of ['event', 'user_id', 'anonymous_id', 'group_id', 'previous_id', 'ip', 'user_agent', 'key_id'] as const) {
       if (typeof row[k] !== 'string') fail(`${k} must be a string`);
     }
+    if (row.is_bot !== undefined && row.is_bot !== 0 && row.is_bot !== 1) fail('is_bot must be 0 or 1');
   });
 }
 
@@ -54,6 +55,46 @@ export interface WriteResult {
   inserted: number;
   /** Rows whose message_id the tenant already had (a retry or a spool replay). */
   duplicates: number;
+  /** INSERT statements issued (one per chunk of at most MAX_PARTITIONS_PER_INSERT months). */
+  inserts: number;
+}
+
+/**
+ * Partitions (tenant × month) one INSERT may touch. ClickHouse refuses a block
+ * over max_partitions_per_insert_block (100 by default) with TOO_MANY_PARTS,
+ * a code that also means "merges are behind, retry later", so a backfill
+ * spanning nine years would be retried forever and stall the spool. A batch is
+ * one tenant, so this is a number of distinct months.
+ */
+export const MAX_PARTITIONS_PER_INSERT = 100;
+/**
+ * Message ids per existence lookup: 1,000 UUIDs are ~45 KB of URL on the
+ * server path (bound parameters travel in the query string), far inside a
+ * ClickHouse server's 1 MiB http_max_uri_size, which a 50k-row flush would pass.
+ */
+export const IDS_PER_LOOKUP = 1_000;
+
+function sha256(...parts: string[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\n');
+  return h.digest('hex');
+}
+
+/** Rows split into chunks of at most `maxMonths` distinct months, months in order. */
+export function chunkByMonth(rows: readonly EventRow[], maxMonths = MAX_PARTITIONS_PER_INSERT): EventRow[][] {
+  const byMonth = new Map<string, EventRow[]>();
+  for (const r of rows) {
+    const month = r.timestamp.slice(0, 7);
+    const list = byMonth.get(month);
+    if (list) list.push(r);
+    else byMonth.set(month, [r]);
+  }
+  const months = [...byMonth.keys()].sort();
+  const chunks: EventRow[][] = [];
+  for (let i = 0; i < months.length; i += maxMonths) {
+    chunks.push(months.slice(i, i + maxMonths).flatMap((m) => byMonth.get(m) ?? []));
+  }
+  return chunks;
 }
 
 export class EventWriter {
@@ -64,45 +105,54 @@ export class EventWriter {
    * tenant. `dedupToken` identifies this exact batch (e.g. its spool
    * position) so a replay of the same INSERT after a crash is dropped by the
    * engine even if it raced the existence check.
+   *
+   * Each chunk's token also hashes the message_ids it carries: a replay that
+   * finds part of the batch already stored (a crash between two chunks, or
+   * between the parts of one multi-month INSERT) sends a different set of rows,
+   * and reusing the token would make the engine drop them as duplicates.
    */
   async write(tenantId: string, rows: readonly EventRow[], dedupToken?: string): Promise<WriteResult> {
     guardRows(tenantId, rows);
     const unique = new Map<string, EventRow>();
     for (const row of rows) if (!unique.has(row.message_id)) unique.set(row.message_id, row);
-    const existing = await this.existingIds(tenantId, [...unique.values()]);
-    const fresh = [...unique.values()].filter((r) => !existing.has(r.message_id));
-    if (fresh.length > 0) {
+    let inserted = 0;
+    let inserts = 0;
+    for (const chunk of chunkByMonth([...unique.values()])) {
+      const existing = await this.existingIds(tenantId, chunk);
+      const fresh = chunk.filter((r) => !existing.has(r.message_id));
+      if (fresh.length === 0) continue;
       const payload = Buffer.from(fresh.map((r) => JSON.stringify(r)).join('\n'));
-      const token = dedupToken ?? createHash('sha256').update(payload).digest('hex');
+      const base = dedupToken ?? sha256(payload.toString('utf8'));
+      const token = sha256(base, ...fresh.map((r) => r.message_id)).slice(0, 40);
       await this.wh.insertJsonEachRow('events', payload, {
         settings: { insert_deduplication_token: `${tenantId}:${token}`.replace(/[^A-Za-z0-9_.\-]/g, '_') },
       });
+      inserted += fresh.length;
+      inserts += 1;
     }
-    return { inserted: fresh.length, duplicates: rows.length - fresh.length };
+    return { inserted, duplicates: rows.length - inserted, inserts };
   }
 
   private async existingIds(tenantId: string, rows: EventRow[]): Promise<Set<string>> {
     const found = new Set<string>();
-    // Bound Array(String) parameters parse in super-linear time here (10k ids:
-    // 57 ms, 50k ids: 4.6 s), so look ids up in chunks of 2,000 (~10 ms each).
-    for (let i = 0; i < rows.length; i += EXISTS_CHUNK) {
-      const chunk = rows.slice(i, i + EXISTS_CHUNK);
-      let min = chunk[0]!.timestamp;
+    for (let i = 0; i < rows.length; i += IDS_PER_LOOKUP) {
+      const slice = rows.slice(i, i + IDS_PER_LOOKUP);
+      let min = slice[0]!.timestamp;
       let max = min;
-      for (const r of chunk) {
+      for (const r of slice) {
         if (r.timestamp < min) min = r.timestamp;
         if (r.timestamp > max) max = r.timestamp;
       }
       // A retried copy may carry a slightly different skew-corrected timestamp;
       // a day either side keeps partition pruning without missing it.
-      const hits = await this.wh.query<{ message_id: string }>(
+      const ids = await this.wh.query<{ message_id: string }>(
         `SELECT message_id FROM events
          WHERE tenant_id = {t:String}
            AND timestamp BETWEEN toDateTime64({min:String}, 3, 'UTC') - INTERVAL 1 DAY AND toDateTime64({max:String}, 3, 'UTC') + INTERVAL 1 DAY
            AND message_id IN {ids:Array(String)}`,
-        { params: { t: tenantId, min, max, ids: chunk.map((r) => r.message_id) } },
+        { params: { t: tenantId, min, max, ids: slice.map((r) => r.message_id) } },
       );
-      for (const h of hits) found.add(h.message_id);
+      for (const f of ids) found.add(f.message_id);
     }
     return found;
   }

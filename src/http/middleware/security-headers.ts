@@ -14,12 +14,16 @@ export function apiSecurityHeaders(): MiddlewareHandler<Env>[] {
     strictTransportSecurity: 'max-age=63072000; includeSubDomains',
     contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
     crossOriginResourcePolicy: 'cross-origin',
+    // A route that sets its own policy keeps it: the dashboard page serves
+    // HTML with `default-src 'self'`; every JSON response gets `'none'`.
+    overwrite: false,
   });
   return [
     base,
     async function noStore(c, next) {
       await next();
-      c.header('Cache-Control', 'no-store');
+      // Public static files (the SDK script under /sdk) set their own caching.
+      if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
     },
   ];
 }

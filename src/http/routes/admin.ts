@@ -19,6 +19,8 @@ export interface AdminRouteDeps {
   /** Called after any change to keys or tenants so this edge sees it at once. */
   refreshKeys: () => Promise<void>;
   health: () => Promise<Record<string, unknown>>;
+  /** Prometheus exposition of the edge's metrics (counts and states, no tenant data). */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
 const TENANT_ID = /^ten_[0-9A-Za-z]{12}$/;
@@ -46,7 +48,7 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-function adminAuth(token: string): MiddlewareHandler<Env> {
+export function adminAuth(token: string): MiddlewareHandler<Env> {
   const expected = digest(token);
   return async function adminAuth(c, next) {
     const presented = credentialFromHeader(c.req.header('authorization'));
@@ -77,6 +79,15 @@ function tenantId(raw: string): string {
 export function adminRoutes(deps: AdminRouteDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.get('/healthz', async (c) => c.json(await deps.health()));
+  // Like /healthz, open on the admin listener (loopback or an operators' network) so
+  // Prometheus scrapes it without holding the admin token; it carries no tenant data.
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get('/metrics', async (c) => {
+      const m = await metrics();
+      return c.body(m.body, 200, { 'Content-Type': m.contentType, 'Cache-Control': 'no-store' });
+    });
+  }
   app.use('/admin/*', adminAuth(deps.adminToken));
 
   app.post('/admin/tenants', async (c) => {

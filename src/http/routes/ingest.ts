@@ -14,6 +14,7 @@ import { EVENT_TYPES, type EventType } from '../../../schemas/event-row.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
 import { assertNoCredentialInUrl, credentialFromBody, credentialFromHeader } from '../credentials.ts';
 import { errorResponse } from '../errors.ts';
+import { chargeKey, EXPOSED_HEADERS, type EdgeLimits } from '../middleware/edge-limits.ts';
 import type { Env } from '../types.ts';
 
 export interface IngestRouteDeps {
@@ -23,12 +24,27 @@ export interface IngestRouteDeps {
   limits: Config['limits'];
   /** False while shutting down or when the spool is full: answer 503 before reading anything. */
   accepting: () => AppError | undefined;
+  /** Accepted events, for the audit log's per-key, per-minute ingestion entries (a Map update, nothing more). */
+  onAccepted?: (principal: Principal, ip: string, events: number) => void;
+  /** Per-key event rate limits (issue 6); the per-IP ones run as middleware before this route. */
+  edgeLimits?: EdgeLimits;
+}
+
+/** Events a body claims to carry, for the per-key rate limit (validated later). */
+function eventCount(path: 'batch' | EventType, body: unknown): number {
+  if (path !== 'batch' || typeof body !== 'object' || body === null) return 1;
+  const batch = (body as { batch?: unknown }).batch;
+  return Array.isArray(batch) ? batch.length : 1;
 }
 
 const PATHS: readonly ('batch' | EventType)[] = ['batch', ...EVENT_TYPES];
+// Segment's analytics.js 2.0 posts to /v1/{t,p,i,g,a,s} (and /v1/b when batching):
+// the same bodies under one-letter names, so a site can switch by changing apiHost.
+const SHORT = new Map<string, 'batch' | EventType>([['b', 'batch'], ['t', 'track'], ['p', 'page'], ['s', 'screen'], ['i', 'identify'], ['g', 'group'], ['a', 'alias']]);
 
 function allowCors(c: Context<Env>, origin: string): void {
   c.header('Access-Control-Allow-Origin', origin);
+  c.header('Access-Control-Expose-Headers', EXPOSED_HEADERS);
   c.header('Vary', 'Origin');
 }
 
@@ -41,6 +57,8 @@ function checkOrigin(c: Context<Env>, principal: Principal, keys: KeyTable): voi
     throw new AppError(ErrorCode.ORIGIN_NOT_ALLOWED, 'this browser key may only be used from its tenant\'s allowed origins');
   }
   if (allowed && origin) allowCors(c, origin);
+  // Set early for a readable refusal; an accepted request is readable only by its own tenant's origins.
+  else c.header('Access-Control-Allow-Origin', undefined);
 }
 
 export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
@@ -61,8 +79,15 @@ export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
   });
 
   app.post('/v1/:path', async (c) => {
-    const path = c.req.param('path') as 'batch' | EventType;
+    const param = c.req.param('path');
+    const path = (SHORT.get(param) ?? param) as 'batch' | EventType;
     if (!PATHS.includes(path)) throw new AppError(ErrorCode.NOT_FOUND, 'no such route');
+    // Refusals (401/403/429/503) must be readable by the browser SDK on any
+    // origin a tenant allows, or it cannot tell "stop" from "retry after N s".
+    // The same origins the preflight answers; whether the key may be used from
+    // this origin is still checked below.
+    const origin = c.req.header('origin');
+    if (origin && deps.keys.isKnownOrigin(origin)) allowCors(c, origin);
     assertNoCredentialInUrl(c.req.url);
     const refusal = deps.accepting();
     if (refusal) throw refusal;
@@ -82,13 +107,16 @@ export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
       throw new AppError(ErrorCode.WRONG_SCOPE, `a ${principal.scope} key cannot send events; use an ingest or browser key`);
     }
     checkOrigin(c, principal, deps.keys);
+    if (deps.edgeLimits) chargeKey(c, deps.edgeLimits, principal, eventCount(path, body));
 
     const outcome = await deps.ingest.ingest(path, body, principal, {
       requestId: c.get('requestId'),
       ip: c.get('clientIp'),
       userAgent: c.req.header('user-agent') ?? '',
       receivedAt: new Date(),
+      doNotTrack: c.req.header('dnt') === '1' || c.req.header('sec-gpc') === '1',
     });
+    if (outcome.accepted > 0) deps.onAccepted?.(principal, c.get('clientIp'), outcome.accepted);
 
     if (path !== 'batch' && outcome.accepted === 0 && outcome.rejected[0]) {
       const r = outcome.rejected[0];

@@ -1,0 +1,90 @@
+/**
+ * DESIGN §2 step 3 on the API listener: per-client-IP limits that run before
+ * authentication, and the per-key charge that runs after it.
+ *   - An IP in a failed-auth cool-down is refused at once (429, Retry-After):
+ *     no body read, no token parsed, no argon2.
+ *   - Each request takes a token from its IP's bucket (IPv6: its /64).
+ *   - After the route ran, an authentication failure counts against the IP.
+ *   - `chargeKey` takes a request's events from its key's bucket (the
+ *     tenant's own policy, or the node default).
+ * Every response on a limited route carries the RateLimit-Policy and
+ * RateLimit fields (draft-ietf-httpapi-ratelimit-headers); a refusal also
+ * carries Retry-After. The limits are per edge node (docs/hardening.md).
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import { AuthFailure, type AuthFailureReason, type Principal } from '../../auth/authenticator.ts';
+import type { FailureThrottle } from '../../auth/failure-throttle.ts';
+import { AppError, ErrorCode } from '../../errors/index.ts';
+import { policyHeader, rateLimitHeader, type BucketPolicy, type Decision, type TokenBuckets } from '../../limits/token-bucket.ts';
+import { clientKey } from '../../net/ip-prefix.ts';
+import type { Env } from '../types.ts';
+
+/** Failures that say "someone is guessing": not a missing credential, not our own overload or throttle. */
+const COUNTED = new Set<AuthFailureReason>(['malformed', 'bad_checksum', 'unknown_key', 'wrong_secret', 'revoked']);
+
+export const EXPOSED_HEADERS = 'Retry-After, RateLimit, RateLimit-Policy, X-Request-Id';
+
+export interface EdgeLimits {
+  buckets: TokenBuckets;
+  ipPolicy: BucketPolicy;
+  ipThrottle: FailureThrottle;
+  /** The per-key policy for a tenant: its own setting, or the node default. */
+  keyPolicy: (tenantId: string) => BucketPolicy;
+  /** Origins a refusal may be made readable to (the same ones CORS preflights are answered for). */
+  isKnownOrigin: (origin: string) => boolean;
+  /** An IP's cool-down just started (audit and alert, once per cool-down). */
+  onIpThrottled?: (ip: string, requestId: string) => void;
+  counters: { rateLimitedIp: number; rateLimitedKey: number; ipThrottleRefusals: number };
+}
+
+function setHeaders(c: Context<Env>, d: Decision): void {
+  c.header('RateLimit-Policy', policyHeader(d.policy), { append: true });
+  c.header('RateLimit', rateLimitHeader(d), { append: true });
+}
+
+/** A refusal must be readable by the browser SDK, or it cannot tell "stop" from "retry after N s". */
+function corsForRefusal(c: Context<Env>, l: EdgeLimits): void {
+  const origin = c.req.header('origin');
+  if (!origin || !l.isKnownOrigin(origin)) return;
+  c.header('Access-Control-Allow-Origin', origin);
+  c.header('Access-Control-Expose-Headers', EXPOSED_HEADERS);
+  c.header('Vary', 'Origin');
+}
+
+export function ipLimits(l: EdgeLimits): MiddlewareHandler<Env> {
+  return async function ipLimits(c, next) {
+    // A preflight carries no credential and costs nothing; its real request is limited.
+    if (c.req.method === 'OPTIONS') return next();
+    const who = clientKey(c.get('clientIp'));
+    const wait = l.ipThrottle.blockedFor(who);
+    if (wait > 0) {
+      l.counters.ipThrottleRefusals++;
+      corsForRefusal(c, l);
+      throw new AuthFailure('throttled', undefined, ErrorCode.RATE_LIMITED, 'too many failed authentication attempts from this address; retry later', wait);
+    }
+    const d = l.buckets.take(`ip:${who}`, l.ipPolicy);
+    if (d.policy.ratePerSec > 0) setHeaders(c, d);
+    if (!d.allowed) {
+      l.counters.rateLimitedIp++;
+      corsForRefusal(c, l);
+      throw new AppError(ErrorCode.RATE_LIMITED, 'too many requests from this address; slow down', { retryAfter: d.retryAfterSeconds });
+    }
+    await next();
+    // Hono hands a thrown error to onError and records it here.
+    const err = c.error;
+    if (err instanceof AuthFailure && COUNTED.has(err.reason) && l.ipThrottle.fail(who)) {
+      l.onIpThrottled?.(c.get('clientIp'), c.get('requestId'));
+    }
+  };
+}
+
+/** Charges `events` to the key's bucket; throws 429 when it is empty. */
+export function chargeKey(c: Context<Env>, l: EdgeLimits, principal: Principal, events: number): void {
+  const d = l.buckets.take(`key:${principal.keyId}`, l.keyPolicy(principal.tenantId), Math.max(1, events));
+  if (d.policy.ratePerSec <= 0) return;
+  setHeaders(c, d);
+  if (!d.allowed) {
+    l.counters.rateLimitedKey++;
+    throw new AppError(ErrorCode.RATE_LIMITED, 'this key is over its event rate limit; retry later', { retryAfter: d.retryAfterSeconds });
+  }
+}

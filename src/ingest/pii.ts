@@ -1,0 +1,168 @@
+/**
+ * DESIGN §2 step 6, the tenant's privacy rules, as one pure function of
+ * (row, settings, request facts, tenant key): consent and Do-Not-Track, the
+ * bot flag, the IP policy, paths to drop or hash, and the opt-in scrubber.
+ * It either keeps the row (a new object; the input is not touched) or says
+ * why it was discarded. It never logs and never throws for any input: the
+ * values it handles are exactly what must never reach a log.
+ */
+import { createHmac } from 'node:crypto';
+import { isbot } from 'isbot';
+import type { EventRow, JsonObject, JsonValue } from '../../schemas/event-row.ts';
+import type { IpPolicy, TenantSettings } from '../../schemas/tenant-settings.ts';
+import { ipPrefix } from '../net/ip-prefix.ts';
+import { scrubString } from './pii-scrub.ts';
+
+export type DropReason = 'consent' | 'dnt' | 'bot';
+
+export interface PrivacyContext {
+  settings: TenantSettings;
+  /** HMAC-SHA-256 key for this tenant (HKDF of the PII master key); needed only when piiHash is set. */
+  hashKey: Buffer | undefined;
+  /** `DNT: 1` or `Sec-GPC: 1` on the request. */
+  doNotTrack: boolean;
+  /**
+   * The request came with a browser key: the User-Agent header is the
+   * visitor's. A server SDK's own agent ("analytics-node", "curl") says
+   * nothing about the visitor, so for other keys only context.userAgent counts.
+   */
+  browser: boolean;
+}
+
+export type PrivacyOutcome = { keep: true; row: EventRow } | { keep: false; reason: DropReason };
+
+type Tree = 'properties' | 'traits' | 'context';
+interface Rule {
+  tree: Tree;
+  segments: string[];
+  action: 'drop' | 'hash';
+}
+
+const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Segment's consent: context.consent.categoryPreferences, e.g. { Analytics: false }. */
+export function consentRefused(context: JsonObject): boolean {
+  const consent = Object.hasOwn(context, 'consent') ? context.consent : undefined;
+  if (!isObject(consent)) return false;
+  const prefs = Object.hasOwn(consent, 'categoryPreferences') ? consent.categoryPreferences : undefined;
+  if (!isObject(prefs)) return false;
+  return Object.entries(prefs).some(([k, v]) => k.toLowerCase() === 'analytics' && v === false);
+}
+
+export function applyIpPolicy(ip: string, policy: IpPolicy): string {
+  if (policy === 'full') return ip;
+  if (policy === 'drop') return '';
+  return ipPrefix(ip, 24, 48);
+}
+
+export function hashValue(key: Buffer, v: JsonValue): string {
+  // Typed input, so the string "1" and the number 1 do not collide.
+  const input = typeof v === 'string' ? `s:${v}` : `j:${JSON.stringify(v)}`;
+  return createHmac('sha256', key).update(input).digest('hex');
+}
+
+function compile(settings: TenantSettings): Rule[] {
+  const rules: Rule[] = [];
+  for (const [paths, action] of [[settings.piiDrop, 'drop'], [settings.piiHash, 'hash']] as const) {
+    for (const p of paths) {
+      const [tree, ...segments] = p.split('.');
+      if ((tree === 'properties' || tree === 'traits' || tree === 'context') && segments.length > 0) rules.push({ tree, segments, action });
+    }
+  }
+  // Drop wins over hash when both name the same place.
+  return rules.sort((a, b) => (a.action === b.action ? 0 : a.action === 'drop' ? -1 : 1));
+}
+
+/** Does `rule` name `path` or one of its ancestors? */
+function covers(rule: string[], path: string[]): boolean {
+  if (rule.length > path.length) return false;
+  for (let i = 0; i < rule.length; i++) if (rule[i] !== '*' && rule[i] !== path[i]) return false;
+  return true;
+}
+
+/** Could `rule` still match something below `path`? */
+function mayMatchBelow(rule: string[], path: string[]): boolean {
+  if (rule.length <= path.length) return false;
+  for (let i = 0; i < path.length; i++) if (rule[i] !== '*' && rule[i] !== path[i]) return false;
+  return true;
+}
+
+interface Walk {
+  rules: Rule[];
+  hashKey: Buffer | undefined;
+  scrub: boolean;
+}
+
+function leaf(v: JsonValue, action: Rule['action'] | undefined, w: Walk): JsonValue | undefined {
+  if (action === 'drop') return undefined;
+  // Hashing without a key would store the raw value: drop it instead.
+  if (action === 'hash') return w.hashKey ? hashValue(w.hashKey, v) : undefined;
+  return w.scrub && typeof v === 'string' ? scrubString(v) : v;
+}
+
+function walkValue(v: JsonValue, path: string[], rules: Rule[], w: Walk, inherited: Rule['action'] | undefined): JsonValue | undefined {
+  // Rules are sorted drop-first: a drop below a hashed subtree still drops.
+  const own = rules.find((r) => covers(r.segments, path))?.action;
+  const hit = own === 'drop' ? 'drop' : (own ?? inherited);
+  if (hit === 'drop') return undefined;
+  if (isObject(v)) return walkObject(v, path, rules, w, hit);
+  if (Array.isArray(v) && hit === undefined) {
+    // Objects inside an array sit at the array's path (ClickHouse stores Array(JSON)).
+    if (!w.scrub && !rules.some((r) => mayMatchBelow(r.segments, path))) return v;
+    return v.map((x) => walkValue(x, path, rules, w, undefined) ?? null);
+  }
+  return leaf(v, hit, w);
+}
+
+function walkObject(obj: JsonObject, path: string[], rules: Rule[], w: Walk, inherited: Rule['action'] | undefined): JsonObject {
+  const live = rules.filter((r) => covers(r.segments, path) || mayMatchBelow(r.segments, path));
+  if (live.length === 0 && !inherited && !w.scrub) return obj;
+  const out: [string, JsonValue][] = [];
+  for (const [k, v] of Object.entries(obj)) {
+    // A key "a.b" is the path a → b, as ClickHouse flattens it.
+    const next = walkValue(v, [...path, ...k.split('.')], live, w, inherited);
+    if (next !== undefined) out.push([k, next]);
+  }
+  return Object.fromEntries(out);
+}
+
+function applyTree(tree: Tree, obj: JsonObject, rules: Rule[], w: Walk): JsonObject {
+  const mine = rules.filter((r) => r.tree === tree);
+  if (mine.length === 0 && !w.scrub) return obj;
+  return walkObject(obj, [], mine, w, undefined);
+}
+
+function botAgent(row: EventRow, browser: boolean): string {
+  const ua = Object.hasOwn(row.context, 'userAgent') ? row.context.userAgent : undefined;
+  if (typeof ua === 'string' && ua !== '') return ua;
+  return browser ? row.user_agent : '';
+}
+
+export function applyPrivacy(row: EventRow, p: PrivacyContext): PrivacyOutcome {
+  const s = p.settings;
+  if (s.consentPolicy === 'honour' && consentRefused(row.context)) return { keep: false, reason: 'consent' };
+  if (s.dntPolicy === 'honour' && p.doNotTrack) return { keep: false, reason: 'dnt' };
+  const agent = botAgent(row, p.browser);
+  const bot = agent !== '' && isbot(agent);
+  if (bot && s.botPolicy === 'drop') return { keep: false, reason: 'bot' };
+
+  const rules = compile(s);
+  const w: Walk = { rules, hashKey: p.hashKey, scrub: s.scrubPii };
+  let context = applyTree('context', row.context, rules, w);
+  // A client-supplied context.ip (Segment's server libraries send one) gets the same policy as ours.
+  if (Object.hasOwn(context, 'ip') && typeof context.ip === 'string' && s.ipPolicy !== 'full') {
+    const ip = applyIpPolicy(context.ip, s.ipPolicy);
+    context = Object.fromEntries(Object.entries(context).flatMap(([k, v]) => (k !== 'ip' ? [[k, v]] : ip === '' ? [] : [[k, ip]])));
+  }
+  return {
+    keep: true,
+    row: {
+      ...row,
+      ip: applyIpPolicy(row.ip, s.ipPolicy),
+      properties: applyTree('properties', row.properties, rules, w),
+      traits: applyTree('traits', row.traits, rules, w),
+      context,
+      is_bot: bot ? 1 : 0,
+    },
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * Runs a tenant's query: validate (zod, strict) → compile (tenant from the
+ * credential) → run under the node's query limits → shape. The limits keep
+ * one tenant's heavy query from taking the node down: the engine stops a
+ * query that reads, returns, spends or takes too much (readonly, rows to
+ * read, result rows and bytes, memory, threads, time), and a small queue
+ * bounds how many queries run at once, overall and per tenant, so the
+ * flusher always finds a free chDB connection.
+ */
+import pLimit from 'p-limit';
+import type { Principal } from '../auth/authenticator.ts';
+import { AppError, ErrorCode } from '../errors/index.ts';
+import { WarehouseError, type Settings, type Warehouse } from '../storage/warehouse.ts';
+import { compile } from './compile.ts';
+import { shape, type QueryResult } from './results.ts';
+import { Query, type QueryKind } from './schema.ts';
+
+export interface QueryLimits {
+  timeoutMs: number;
+  maxRowsToRead: number;
+  maxResultRows: number;
+  maxResultBytes: number;
+  maxMemoryBytes: number;
+  maxThreads: number;
+  /** Queries running at once on this node. */
+  maxConcurrent: number;
+  /** Queries running or waiting at once for one tenant. */
+  maxPerTenant: number;
+  /** Queries waiting for a slot on this node; past this, 429 at once. */
+  maxQueued: number;
+  /**
+   * On a ClickHouse server with the row policy of ops/clickhouse: the custom
+   * setting that carries the tenant (e.g. SQL_palisade_tenant). Empty: off.
+   */
+  tenantSetting: string;
+}
+
+export interface QueryOutcome {
+  kind: QueryKind;
+  result: QueryResult;
+  /** Rows the engine returned (before shaping): what an audit line records. */
+  rows: number;
+  durationMs: number;
+}
+
+// The engine's own stop (max_execution_time) must come first so the caller
+// gets query_timeout, not a client-side timeout that leaves the query running.
+const CLIENT_GRACE_MS = 2_000;
+
+/** zod issue → a message for the caller that never quotes the request. */
+function describe(issue: { code: string; path: PropertyKey[]; message: string; keys?: string[] }): string {
+  const where = issue.path.map(String).join('.') || 'body';
+  if (issue.code === 'unrecognized_keys') {
+    if ((issue.keys ?? []).some((k) => /tenant/i.test(k))) return `${where}: the tenant comes from the credential and cannot be named in a query`;
+    return `${where}: unknown field`;
+  }
+  if (issue.code === 'invalid_union' && issue.path[issue.path.length - 1] === 'kind') {
+    return 'kind: must be one of trend, top, funnel, events, warnings, schema';
+  }
+  return `${where}: ${issue.message}`;
+}
+
+export function parseQuery(body: unknown): Query {
+  const parsed = Query.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AppError(ErrorCode.INVALID_QUERY, issue ? describe(issue) : 'invalid query');
+  }
+  return parsed.data;
+}
+
+/** Engine limit errors (WarehouseError.kind === 'limit') → the caller's 422, by ClickHouse's numeric code. */
+export function limitError(err: WarehouseError): AppError {
+  switch (err.clickhouseCode) {
+    case 159: // TIMEOUT_EXCEEDED
+    case 160: // TOO_SLOW
+      return new AppError(ErrorCode.QUERY_TIMEOUT, 'the query ran past this node\'s time limit; narrow the time range or the filters');
+    case 396: // TOO_MANY_ROWS_OR_BYTES (max_result_rows / max_result_bytes)
+      return new AppError(ErrorCode.RESULT_TOO_LARGE, 'the result is larger than this node returns; lower the limit or narrow the query');
+    default: // 158 TOO_MANY_ROWS, 307 TOO_MANY_BYTES, 241 MEMORY_LIMIT_EXCEEDED
+      return new AppError(ErrorCode.QUERY_TOO_EXPENSIVE, 'the query would read or hold more data than this node allows; narrow the time range or add filters');
+  }
+}
+
+export class QueryService {
+  private readonly slots: ReturnType<typeof pLimit>;
+  private readonly perTenant = new Map<string, number>();
+  private readonly now: () => Date;
+
+  constructor(private readonly o: { warehouse: Warehouse; limits: QueryLimits; now?: () => Date }) {
+    this.slots = pLimit(o.limits.maxConcurrent);
+    this.now = o.now ?? (() => new Date());
+  }
+
+  /** Settings in this order: readonly last, since it forbids changing settings after it. */
+  settings(tenantId: string): Settings {
+    const l = this.o.limits;
+    const s: Settings = {
+      max_execution_time: Math.max(1, Math.ceil(l.timeoutMs / 1000)),
+      max_rows_to_read: l.maxRowsToRead,
+      read_overflow_mode: 'throw',
+      max_result_rows: l.maxResultRows,
+      max_result_bytes: l.maxResultBytes,
+      result_overflow_mode: 'throw',
+      max_memory_usage: l.maxMemoryBytes,
+      max_threads: l.maxThreads,
+      // Counts and JSON numbers as JSON numbers on both adapters (a server quotes 64-bit integers by default).
+      output_format_json_quote_64bit_integers: 0,
+    };
+    if (l.tenantSetting && this.o.warehouse.kind === 'server') s[l.tenantSetting] = tenantId;
+    s.readonly = 1;
+    return s;
+  }
+
+  async run(principal: Principal, body: unknown): Promise<QueryOutcome> {
+    if (principal.scope !== 'query') throw new AppError(ErrorCode.WRONG_SCOPE, 'only a query key can read data');
+    const started = performance.now();
+    const query = parseQuery(body);
+    const scope = { tenantId: principal.tenantId, now: this.now() };
+    const compiled = compile(query, scope);
+    const rows = await this.admit(principal.tenantId, () => this.execute(compiled.sql, compiled.params, principal.tenantId));
+    return { kind: query.kind, result: shape(query, rows, scope), rows: rows.length, durationMs: Math.round(performance.now() - started) };
+  }
+
+  private async execute(sql: string, params: Record<string, unknown>, tenantId: string): Promise<Record<string, unknown>[]> {
+    try {
+      return await this.o.warehouse.query(sql, { params, settings: this.settings(tenantId), timeoutMs: this.o.limits.timeoutMs + CLIENT_GRACE_MS });
+    } catch (err) {
+      if (err instanceof WarehouseError && err.kind === 'limit') throw limitError(err);
+      throw err;
+    }
+  }
+
+  private async admit<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+    const mine = this.perTenant.get(tenantId) ?? 0;
+    if (mine >= this.o.limits.maxPerTenant) {
+      throw new AppError(ErrorCode.TOO_MANY_QUERIES, `at most ${this.o.limits.maxPerTenant} queries per tenant run at once; retry shortly`, { retryAfter: 1 });
+    }
+    if (this.slots.pendingCount >= this.o.limits.maxQueued) {
+      throw new AppError(ErrorCode.TOO_MANY_QUERIES, 'this node is answering too many queries; retry shortly', { retryAfter: 1 });
+    }
+    this.perTenant.set(tenantId, mine + 1);
+    try {
+      return await this.slots(fn);
+    } finally {
+      const left = (this.perTenant.get(tenantId) ?? 1) - 1;
+      if (left === 0) this.perTenant.delete(tenantId);
+      else this.perTenant.set(tenantId, left);
+    }
+  }
+}
