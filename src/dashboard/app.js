@@ -35,12 +35,19 @@ class ApiError extends Error {
   }
 }
 
-async function api(body) {
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One API call; a 429 (this tenant's queries are queued up, e.g. several tabs open) is retried after Retry-After. */
+async function api(body, attempt = 0) {
   const init = body === undefined
     ? { method: 'GET', headers: { authorization: `Bearer ${key}` } }
     : { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) };
   const res = await fetch(body === undefined ? '/v1/query/schema?from=-90d' : '/v1/query', { ...init, credentials: 'omit', cache: 'no-store' });
   const json = await res.json().catch(() => ({}));
+  if (res.status === 429 && attempt < 3) {
+    await sleep(1000 * Math.min(5, Number(res.headers.get('retry-after')) || 1));
+    return api(body, attempt + 1);
+  }
   if (!res.ok) throw new ApiError(res.status, json?.error?.code ?? 'error', json?.error?.message ?? `HTTP ${res.status}`);
   return json;
 }
