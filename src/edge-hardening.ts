@@ -162,6 +162,7 @@ export class EdgeHardening {
         buckets: this.buckets,
         ipPolicy: this.ipPolicy,
         ipThrottle: this.ipThrottle,
+        tarpitMs: this.o.config.edge.authFailures.tarpitMs,
         keyPolicy: (tenantId) => this.keyPolicy(tenantId),
         isKnownOrigin: (origin) => this.o.keys.isKnownOrigin(origin),
         onIpThrottled: (ip, requestId) => this.throttled('ip', { ip, requestId }),

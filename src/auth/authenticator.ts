@@ -104,6 +104,9 @@ export class Authenticator {
       throw new AuthFailure('overloaded', parsed.keyId, ErrorCode.RATE_LIMITED, 'too many credential checks in progress; retry shortly', 1);
     }
     const ok = await this.limit(async () => {
+      // Checked again at its turn: attempts queued while the key's cool-down started never reach argon2.
+      const late = this.o.keyThrottle?.blockedFor(record.id) ?? 0;
+      if (late > 0) throw new AuthFailure('throttled', parsed.keyId, ErrorCode.RATE_LIMITED, 'too many failed attempts for this key; retry later', late);
       this.counters.argon2++;
       return await argon2.verify(record.secretHash, parsed.secret);
     });

@@ -9,8 +9,10 @@
 
 export const MASKS = { email: '[email]', card: '[card]', iban: '[iban]', phone: '[phone]' } as const;
 
-// RFC 5321 caps the local part at 64 octets; labels at 63.
-const EMAIL_RE = /[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+/g;
+// RFC 5321 caps the local part at 64 octets; labels at 63. The local part is
+// the practical set (RFC 5322 also allows / = ? and more, which would swallow
+// the URL around an address in a query string).
+const EMAIL_RE = /[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+/g;
 // 13-19 digits, optionally grouped by single spaces or dashes.
 const CARD_RE = /(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])/g;
 // Country code, check digits, 11-30 alphanumerics, optionally in groups of four.

@@ -37,7 +37,10 @@ export interface SecretsStatus {
 function reasonOf(err: unknown): string {
   if (err instanceof SecretsError) return err.message;
   const name = err instanceof Error ? err.name : typeof err;
-  return /^[A-Za-z0-9_.]{1,64}$/.test(name) ? name : 'Error';
+  const code = (err as { code?: unknown }).code;
+  const safeName = /^[A-Za-z0-9_.]{1,64}$/.test(name) ? name : 'Error';
+  // A network error's code (ECONNREFUSED, ENOTFOUND) says what to fix and quotes nothing.
+  return typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(code) ? `${safeName} ${code}` : safeName;
 }
 
 export class AwsSecretsProvider {
