@@ -95,13 +95,13 @@ async function measure(p: Palisade, key: string, name: string, body: unknown, ch
 
 const fmt = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-let p = await startPalisade();
+let p = await startPalisade({ env: { PALISADE_IP_RATE_LIMIT: '0', PALISADE_KEY_RATE_LIMIT: '0' } });
 const dataDir = p.dataDir;
 try {
   const tenant = await createTenant(p, 'bench-query');
   await p.stop();
   const genMs = await generate(dataDir, tenant.tenant.id);
-  p = await startPalisade({ dataDir });
+  p = await startPalisade({ dataDir, env: { PALISADE_IP_RATE_LIMIT: '0', PALISADE_KEY_RATE_LIMIT: '0' } });
   const key = tenant.keys.query;
   const rows: Measured[] = [
     await measure(p, key, '30-day daily trend (events)', { kind: 'trend', from: '-30d', interval: 'day' }, (r) => `${fmt((r as { total: number }).total)} events`),

@@ -20,6 +20,8 @@ import { IngestService } from './ingest/service.ts';
 import { WarningsLedger } from './ingest/warnings.ts';
 import { QueryService } from './query/service.ts';
 import { registerMetrics } from './metrics/metrics.ts';
+import { registerOpsMetrics } from './metrics/ops-metrics.ts';
+import { diagnose } from './ops/doctor.ts';
 import { openSecrets, withSecretCredentials } from './secrets/provider.ts';
 import { EdgeHardening } from './edge-hardening.ts';
 import { createPlainHttpApp } from './http/insecure-transport.ts';
@@ -140,6 +142,9 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
     if (Date.now() - lastPing.at > 1_000) lastPing = { at: Date.now(), ok: (await warehouse.ping()).ok };
     return lastPing.ok;
   };
+  // Issue 8: certificate expiry, backup recency, ClickHouse up, free disk (ops/prometheus/alerts.yml).
+  registerOpsMetrics(registry, { tlsCertPem: tls.cert, backups: () => governance.health().backups, clickhouseUp: warehouseUp, dataDir: config.dataDir });
+  const startedAt = Date.now();
   let apiPort = config.port;
   const edgeDeps = edge.appDeps({ auth, control, refreshKeys, adminActor: adminActor(secrets.adminToken), apiPort: () => config.edge.publicHttpsPort ?? apiPort });
   const deps = {
@@ -190,6 +195,19 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
       refreshKeys,
       health: async () => ({ status: 'ok', keys: keys.size, spool: spool.stats(), flusher: flusher.status(), ...governance.health() }),
       metrics: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
+      doctor: () =>
+        diagnose({
+          warehouse,
+          spool: () => spool.stats(),
+          spoolMaxBytes: config.spool.maxBytes,
+          flusher: () => flusher.status(),
+          backups: () => governance.health().backups,
+          backupIntervalMs: config.governance.backupIntervalMs,
+          audit: () => governance.health().audit,
+          dataDir: config.dataDir,
+          tlsCertPem: tls.cert,
+          startedAt,
+        }),
     },
     governance: gov,
     edge: edgeDeps,

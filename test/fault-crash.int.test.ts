@@ -14,7 +14,7 @@ import { decodeSegmentHeader, scanFrame } from '../src/spool/record.ts';
 import { embedded, serverBackend, type Backend } from './helpers/clickhouse-backend.ts';
 import { finish, killAll, landedCount, launch, restart, waitLanded } from './helpers/drill.ts';
 import { basic, createTenant, removeDir, startPalisade, type Palisade } from './helpers/palisade.ts';
-import { assertExactlyOnce, holdMerges, metric, scrape, sleep, Traffic, verifyLedger } from './helpers/traffic.ts';
+import { assertExactlyOnce, holdMerges, metric, scrape, sleep, Traffic } from './helpers/traffic.ts';
 
 let server: Backend;
 const dirs: string[] = [];
@@ -77,9 +77,11 @@ describe('crash faults', () => {
       // A retrying SDK: a request that got no answer is sent again with the same messageIds.
       const traffic = new Traffic({ target: () => current, headers: basic(tenant.keys.ingest), concurrency: 4, batch: 20, retry: true }).start();
       let damaged = 0;
+      let skipped = 0;
       for (let kill = 0; kill < 3; kill++) {
         await traffic.waitForAcks(300, 20_000);
         await sleep(Math.random() * 400);
+        skipped += metric(await scrape(p), 'palisade_flusher_duplicates_skipped_total') ?? 0;
         await p.kill();
         current = undefined;
         p = await restart(p);
@@ -89,8 +91,12 @@ describe('crash faults', () => {
       await traffic.waitForAcks(300, 20_000);
       await traffic.stop();
       await waitLanded(p, [tenant.tenant.id], traffic.acked.size, 30_000);
+      skipped += metric(await scrape(p), 'palisade_flusher_duplicates_skipped_total') ?? 0;
       const r = await finish(t, `SIGKILL x3 (${which})`, p, backend, [tenant.tenant.id], traffic.requests);
-      t.diagnostic(`restarts that found a torn tail or damage: ${damaged}; requests retried: ${traffic.requests.filter((q) => q.attempts > 1).length}`);
+      t.diagnostic(
+        `restarts that found a torn tail or damage: ${damaged}; requests retried by the client: ${traffic.requests.filter((q) => q.attempts > 1).length}; ` +
+          `rows the flushers skipped as already stored (replays and retries): ${skipped}`,
+      );
       assertExactlyOnce(r);
     });
   }

@@ -8,6 +8,7 @@ import { createLogger } from '../log/index.ts';
 import { adminClient, CliError } from './admin-client.ts';
 import { registerGovernanceCommands } from './governance-commands.ts';
 import { registerSettingsCommands } from './settings-commands.ts';
+import { registerDoctorCommand } from './doctor.ts';
 import { SecretsError } from '../secrets/file-secrets.ts';
 import { printResult } from './output.ts';
 
@@ -138,6 +139,7 @@ key
 
 registerGovernanceCommands(program, tenant, config);
 registerSettingsCommands(tenant, config);
+registerDoctorCommand(program, config);
 
 try {
   await program.parseAsync(process.argv);

@@ -113,10 +113,13 @@ const EnvSchema = z.object({
   PALISADE_KEY_RATE_BURST: int(1, 100_000_000).default(100_000),
   // Failed authentications: this many in the window from one IP (or against one key id)
   // start a cool-down during which attempts are refused without argon2. 0 turns one off.
-  PALISADE_AUTH_FAIL_IP_MAX: int(0, 1_000_000).default(20),
+  // 100 per IP: generous to offices and carrier NATs where one misconfigured app shares an address.
+  PALISADE_AUTH_FAIL_IP_MAX: int(0, 1_000_000).default(100),
   PALISADE_AUTH_FAIL_KEY_MAX: int(0, 1_000_000).default(50),
   PALISADE_AUTH_FAIL_WINDOW_MS: int(1_000, 3_600_000).default(60_000),
   PALISADE_AUTH_FAIL_COOLDOWN_MS: int(1_000, 86_400_000).default(60_000),
+  // A refusal during a cool-down is held this long before it is sent (a tarpit: see edge-limits.ts).
+  PALISADE_AUTH_FAIL_TARPIT_MS: int(0, 10_000).default(500),
   // Open connections one client IP may hold on a listener (a browser uses ≤ 6 per host).
   PALISADE_MAX_CONNECTIONS_PER_IP: int(1, 1_000_000).default(256),
   PALISADE_HEADERS_TIMEOUT_MS: int(1_000, 120_000).default(10_000),
@@ -188,7 +191,7 @@ export interface Config {
   edge: {
     ipRate: { ratePerSec: number; burst: number };
     keyRate: { ratePerSec: number; burst: number };
-    authFailures: { ipMax: number; keyMax: number; windowMs: number; cooldownMs: number };
+    authFailures: { ipMax: number; keyMax: number; windowMs: number; cooldownMs: number; tarpitMs: number };
     maxConnectionsPerIp: number;
     headersTimeoutMs: number;
     requestTimeoutMs: number;
@@ -295,6 +298,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         keyMax: e.PALISADE_AUTH_FAIL_KEY_MAX,
         windowMs: e.PALISADE_AUTH_FAIL_WINDOW_MS,
         cooldownMs: e.PALISADE_AUTH_FAIL_COOLDOWN_MS,
+        tarpitMs: e.PALISADE_AUTH_FAIL_TARPIT_MS,
       },
       maxConnectionsPerIp: e.PALISADE_MAX_CONNECTIONS_PER_IP,
       headersTimeoutMs: e.PALISADE_HEADERS_TIMEOUT_MS,

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { EventRow } from '../../schemas/event-row.ts';
 import { ChdbWarehouse } from './chdb-warehouse.ts';
-import { chunkByMonth, EventWriter, guardRows, GuardViolation, IDS_PER_LOOKUP, MAX_PARTITIONS_PER_INSERT } from './event-writer.ts';
+import { chunkByMonth, EventWriter, guardRows, GuardViolation, IDS_PER_LOOKUP, MAX_PARTITIONS_PER_INSERT, packPartitions } from './event-writer.ts';
 import { migrate } from './migrations.ts';
 import { WarehouseError } from './warehouse.ts';
 
@@ -126,4 +126,43 @@ test('more message ids than one lookup carries are all checked', async () => {
   const r = await writer.write('ten_many', rows, 'm2');
   assert.deepEqual(r, { inserted: IDS_PER_LOOKUP + 5, duplicates: IDS_PER_LOOKUP + 5, inserts: 1 });
   assert.deepEqual(await stored('ten_many'), { n: rows.length, uniq: rows.length });
+});
+
+test('many tenants share INSERTs of at most 100 partitions; a replay inserts nothing', async () => {
+  const batches = Array.from({ length: 250 }, (_, i) => ({
+    tenantId: `ten_mt${i}`,
+    rows: [row({ tenant_id: `ten_mt${i}`, message_id: `x${i}a` }), row({ tenant_id: `ten_mt${i}`, message_id: `x${i}b` })],
+    token: `tok${i}`,
+  }));
+  assert.deepEqual(packPartitions(batches).map((c) => c.tenants.length), [100, 100, 50]);
+  const writer = new EventWriter(wh);
+  const r = await writer.writeMany(batches);
+  assert.deepEqual(r, { inserted: 500, duplicates: 0, inserts: 3, refused: [] });
+  const [n] = await wh.query<{ n: number; t: number }>("SELECT count() n, uniqExact(tenant_id) t FROM events WHERE startsWith(tenant_id, 'ten_mt')");
+  assert.deepEqual([Number(n?.n), Number(n?.t)], [500, 250]);
+  assert.deepEqual(await writer.writeMany(batches), { inserted: 0, duplicates: 500, inserts: 0, refused: [] });
+});
+
+test('writeMany guards every row against its own batch tenant before writing anything', async () => {
+  const writer = new EventWriter(wh);
+  await assert.rejects(
+    writer.writeMany([
+      { tenantId: 'ten_g1', rows: [row({ tenant_id: 'ten_g1', message_id: 'g1' })], token: 'a' },
+      { tenantId: 'ten_g2', rows: [row({ tenant_id: 'ten_g1', message_id: 'g2' })], token: 'b' },
+    ]),
+    GuardViolation,
+  );
+  assert.deepEqual(await stored('ten_g1'), { n: 0, uniq: 0 });
+});
+
+test('a chunk ClickHouse refuses as bad data comes back for a tenant-by-tenant write; other chunks land', async () => {
+  const batches = Array.from({ length: 150 }, (_, i) => ({
+    tenantId: `ten_ref${i}`,
+    rows: [row({ tenant_id: `ten_ref${i}`, message_id: `r${i}`, properties: i === 120 ? { 'a.b': 1, a: { b: 2 } } : { ok: i } })],
+    token: `t${i}`,
+  }));
+  const r = await new EventWriter(wh).writeMany(batches);
+  // Tenants 0-99 share the first INSERT; 100-149 the second, which holds the bad row.
+  assert.equal(r.inserted, 100);
+  assert.deepEqual(r.refused.map((b) => b.tenantId), batches.slice(100).map((b) => b.tenantId));
 });

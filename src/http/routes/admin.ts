@@ -21,6 +21,8 @@ export interface AdminRouteDeps {
   health: () => Promise<Record<string, unknown>>;
   /** Prometheus exposition of the edge's metrics (counts and states, no tenant data). */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** What `palisade doctor` reads (src/ops/doctor.ts): warehouse, spool, backups, disk, recent auth failures. */
+  doctor?: () => Promise<unknown>;
 }
 
 const TENANT_ID = /^ten_[0-9A-Za-z]{12}$/;
@@ -89,6 +91,8 @@ export function adminRoutes(deps: AdminRouteDeps): Hono<Env> {
     });
   }
   app.use('/admin/*', adminAuth(deps.adminToken));
+  const doctor = deps.doctor;
+  if (doctor) app.get('/admin/doctor', async (c) => c.json(await doctor()));
 
   app.post('/admin/tenants', async (c) => {
     const body = await parse(c.req.raw, CreateTenant);

@@ -1,0 +1,259 @@
+/**
+ * `palisade doctor`: the first command on-call runs. It asks the running
+ * server (admin listener: /healthz, /admin/doctor, /metrics), probes the API
+ * listener (/healthz, and the certificate it serves, over node:tls), and
+ * prints one line per check: ok, warn or red, and for anything not ok the
+ * runbook to open next. Exit 1 when anything is red.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { connect, type PeerCertificate } from 'node:tls';
+import type { Command } from 'commander';
+import { Agent, request } from 'undici';
+import type { Config } from '../config/index.ts';
+import type { DoctorReport } from '../ops/doctor.ts';
+import { adminClient } from './admin-client.ts';
+
+export type Status = 'ok' | 'warn' | 'red';
+export interface Check {
+  name: string;
+  status: Status;
+  detail: string;
+  /** What to do next, for anything not ok. */
+  next?: string;
+}
+
+const RUNBOOKS = 'ops/runbooks';
+// A certificate renewal needs lead time: 14 days is the page threshold, 30 the warning.
+const CERT_RED_DAYS = 14;
+const CERT_WARN_DAYS = 30;
+// Events older than this in the spool mean the flusher is behind or ClickHouse is down.
+const SPOOL_AGE_RED_S = 300;
+const SPOOL_FILL_RED = 0.8;
+const DISK_FREE_RED = 0.1;
+const DISK_FREE_WARN = 0.2;
+// More failed authentications than this per hour is worth a look (a misconfigured client or a scan).
+const AUTH_FAILURES_WARN = 100;
+
+function runbook(name: string): string {
+  return `see ${RUNBOOKS}/${name}.md`;
+}
+
+function loopback(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+async function apiHealth(config: Config, ca: string | undefined): Promise<Check> {
+  const url = `https://${hostForUrl(loopback(config.host))}:${config.port}/healthz`;
+  // Not verifying the certificate here: "is it up" is a separate question from "is the certificate right" (next check).
+  const dispatcher = new Agent({ connect: { ca, rejectUnauthorized: false } });
+  try {
+    const res = await request(url, { dispatcher, headersTimeout: 5_000, bodyTimeout: 5_000 });
+    await res.body.text();
+    return res.statusCode === 200
+      ? { name: 'service up (api)', status: 'ok', detail: `${url} 200` }
+      : { name: 'service up (api)', status: 'red', detail: `${url} HTTP ${res.statusCode}`, next: runbook('PalisadeDown') };
+  } catch (err) {
+    return { name: 'service up (api)', status: 'red', detail: `${url}: ${(err as Error).message}`, next: runbook('PalisadeDown') };
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+function peerCertificate(host: string, port: number, ca: string | undefined): Promise<{ cert: PeerCertificate; authorized: boolean; error?: string }> {
+  return new Promise((resolve, reject) => {
+    const servername = /^[\d.:]+$/.test(host) ? undefined : host;
+    const socket = connect({ host, port, servername, ca, rejectUnauthorized: false, timeout: 5_000 }, () => {
+      const cert = socket.getPeerCertificate();
+      resolve({ cert, authorized: socket.authorized, error: socket.authorizationError?.message });
+      socket.end();
+    });
+    socket.on('timeout', () => socket.destroy(new Error('TLS handshake timed out')));
+    socket.on('error', reject);
+  });
+}
+
+async function certificate(config: Config, ca: string | undefined): Promise<Check> {
+  const host = loopback(config.host);
+  try {
+    const { cert } = await peerCertificate(host, config.port, ca);
+    const days = (Date.parse(cert.valid_to) - Date.now()) / 86_400_000;
+    const detail = `expires ${new Date(cert.valid_to).toISOString()} (${days.toFixed(1)} days)`;
+    if (days < CERT_RED_DAYS) return { name: 'TLS certificate', status: 'red', detail, next: runbook('PalisadeTlsCertificateExpiring') };
+    if (days < CERT_WARN_DAYS) return { name: 'TLS certificate', status: 'warn', detail, next: runbook('PalisadeTlsCertificateExpiring') };
+    return { name: 'TLS certificate', status: 'ok', detail };
+  } catch (err) {
+    return { name: 'TLS certificate', status: 'red', detail: `cannot read the certificate on ${host}:${config.port}: ${(err as Error).message}`, next: runbook('PalisadeDown') };
+  }
+}
+
+function age(seconds: number): string {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** The server's own facts, judged. */
+export function judge(r: DoctorReport): Check[] {
+  const out: Check[] = [];
+  out.push(
+    r.clickhouse.ok
+      ? { name: 'clickhouse', status: 'ok', detail: `${r.clickhouse.kind}, version ${r.clickhouse.version ?? 'unknown'}` }
+      : { name: 'clickhouse', status: 'red', detail: `${r.clickhouse.kind} ClickHouse does not answer a ping`, next: runbook('PalisadeClickHouseUnreachable') },
+  );
+  if (!r.migrations.ok) out.push({ name: 'migrations', status: 'warn', detail: r.migrations.error, next: runbook('PalisadeClickHouseUnreachable') });
+  else if (r.migrations.pending.length > 0)
+    out.push({ name: 'migrations', status: 'warn', detail: `pending: ${r.migrations.pending.join(', ')} (applied at the next start)`, next: 'restart the edge, or run `palisade migrate`' });
+  else out.push({ name: 'migrations', status: 'ok', detail: 'none pending' });
+
+  const s = r.spool;
+  const fill = s.maxBytes > 0 ? s.bytes / s.maxBytes : 0;
+  const spoolDetail = `${s.records} records, ${s.bytes} bytes (${(fill * 100).toFixed(1)}% of cap), oldest ${age(s.oldestAgeSeconds)}`;
+  if (fill >= SPOOL_FILL_RED) out.push({ name: 'spool', status: 'red', detail: spoolDetail, next: runbook('PalisadeSpoolNearlyFull') });
+  else if (s.oldestAgeSeconds > SPOOL_AGE_RED_S) out.push({ name: 'spool', status: 'red', detail: spoolDetail, next: runbook('PalisadeSpoolBacklog') });
+  else out.push({ name: 'spool', status: 'ok', detail: spoolDetail });
+  if (s.quarantined > 0) out.push({ name: 'spool quarantine', status: 'warn', detail: `${s.quarantined} records quarantined`, next: runbook('PalisadeSpoolQuarantine') });
+
+  const f = r.flusher;
+  out.push(
+    f.healthy
+      ? { name: 'flusher', status: 'ok', detail: `last success ${f.lastSuccessAt ? new Date(f.lastSuccessAt).toISOString() : 'not yet'}` }
+      : { name: 'flusher', status: 'red', detail: `${f.consecutiveFailures} failed cycles in a row`, next: runbook('PalisadeFlushFailing') },
+  );
+
+  if (!r.deadLetters.ok) out.push({ name: 'dead letters (24 h)', status: 'warn', detail: r.deadLetters.error });
+  else if (r.deadLetters.last24h > 0)
+    out.push({ name: 'dead letters (24 h)', status: 'warn', detail: `${r.deadLetters.last24h} rows`, next: runbook('PalisadeDeadLetters') });
+  else out.push({ name: 'dead letters (24 h)', status: 'ok', detail: '0 rows' });
+
+  if (!r.authFailures.ok) out.push({ name: 'auth failures (1 h)', status: 'warn', detail: r.authFailures.error });
+  else {
+    const top = r.authFailures.topIps.map((t) => `${t.ip || '(none)'}×${t.count}`).join(', ');
+    const detail = `${r.authFailures.lastHour}${top ? `; top IPs: ${top}` : ''}`;
+    out.push(
+      r.authFailures.lastHour > AUTH_FAILURES_WARN
+        ? { name: 'auth failures (1 h)', status: 'warn', detail, next: runbook('PalisadeAuthFailureSpike') }
+        : { name: 'auth failures (1 h)', status: 'ok', detail },
+    );
+  }
+
+  out.push(backupCheck(r));
+
+  if (!r.disk.ok) out.push({ name: 'disk', status: 'red', detail: r.disk.error, next: runbook('PalisadeDiskNearlyFull') });
+  else {
+    const detail = `${(r.disk.freeRatio * 100).toFixed(1)}% free (${(r.disk.freeBytes / 2 ** 30).toFixed(1)} GiB) on ${r.disk.path}`;
+    const status: Status = r.disk.freeRatio < DISK_FREE_RED ? 'red' : r.disk.freeRatio < DISK_FREE_WARN ? 'warn' : 'ok';
+    out.push({ name: 'disk', status, detail, ...(status === 'ok' ? {} : { next: runbook('PalisadeDiskNearlyFull') }) });
+  }
+  return out;
+}
+
+function backupCheck(r: DoctorReport): Check {
+  const b = r.backups;
+  const name = 'backups';
+  const next = runbook('PalisadeBackupTooOld');
+  const last = b.lastSuccessAt ? Date.parse(b.lastSuccessAt) : null;
+  if (b.lastFailureAt && (last === null || Date.parse(b.lastFailureAt) > last))
+    return { name, status: 'red', detail: `last backup failed at ${b.lastFailureAt}: ${b.lastError ?? 'unknown error'}`, next };
+  if (b.intervalMs === null) return { name, status: 'warn', detail: 'scheduled backups are off (PALISADE_BACKUP_INTERVAL)', next };
+  if (last === null) {
+    // A new node has had no chance to back up yet.
+    return r.uptimeSeconds * 1000 > 2 * b.intervalMs ? { name, status: 'red', detail: 'no successful backup', next } : { name, status: 'ok', detail: 'none yet (node is new)' };
+  }
+  const ageMs = Date.now() - last;
+  const detail = `last success ${b.lastSuccessAt} (${age(ageMs / 1000)} ago, id ${b.lastSuccessId ?? '?'})`;
+  return ageMs > 2 * b.intervalMs ? { name, status: 'red', detail, next } : { name, status: 'ok', detail };
+}
+
+/** Alert conditions read from the exposition, mirroring ops/prometheus/alerts.yml where one scrape can tell. */
+export function alertsFromMetrics(text: string): Check[] {
+  const values = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    const series = line.slice(0, i);
+    const name = series.replace(/\{.*$/, '');
+    values.set(name, (values.get(name) ?? 0) + Number(line.slice(i + 1)));
+  }
+  const v = (n: string) => values.get(n) ?? 0;
+  const rules: [string, boolean, string][] = [
+    ['PalisadeKeyExposedOnPlainHttp', v('palisade_keys_exposed_total') > 0, `${v('palisade_keys_exposed_total')} secret keys seen on plain HTTP since start`],
+    ['PalisadeStorageGuardViolation', v('palisade_storage_guard_violations_total') > 0, `${v('palisade_storage_guard_violations_total')} rows refused by the storage guard since start`],
+    ['PalisadeSecretsRefreshFailing', v('palisade_secrets_consecutive_refresh_failures') > 0, `${v('palisade_secrets_consecutive_refresh_failures')} secrets refreshes failed in a row`],
+    ['PalisadeIngestionRefusing', v('palisade_requests_refused_total') > 0, `${v('palisade_requests_refused_total')} ingestion requests answered 503 since start`],
+  ];
+  const firing = rules.filter(([, on]) => on);
+  if (firing.length === 0) return [{ name: 'alert conditions', status: 'ok', detail: 'none active in /metrics' }];
+  return firing.map(([alert, , detail]) => ({ name: `alert ${alert}`, status: alert === 'PalisadeIngestionRefusing' ? 'warn' : 'red', detail, next: runbook(alert) }));
+}
+
+async function trustAnchor(config: Config): Promise<string | undefined> {
+  try {
+    return await readFile(config.tls.certFile ?? path.join(config.dataDir, 'tls', 'self-signed.crt'), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runDoctor(config: Config): Promise<Check[]> {
+  const ca = await trustAnchor(config);
+  const checks: Check[] = [];
+  const [api, cert] = await Promise.all([apiHealth(config, ca), certificate(config, ca)]);
+  let admin;
+  try {
+    admin = await adminClient(config);
+    await admin.call('GET', '/healthz');
+    checks.push({ name: 'service up (admin)', status: 'ok', detail: `admin listener on port ${config.adminPort} answers` });
+  } catch (err) {
+    checks.push({ name: 'service up (admin)', status: 'red', detail: (err as Error).message, next: runbook('PalisadeDown') });
+    admin = undefined;
+  }
+  checks.push(api, cert);
+  if (!admin) {
+    checks.push({ name: 'server checks', status: 'red', detail: 'skipped: the admin listener did not answer', next: runbook('PalisadeDown') });
+    return checks;
+  }
+  try {
+    checks.push(...judge(await admin.call<DoctorReport>('GET', '/admin/doctor')));
+  } catch (err) {
+    checks.push({ name: 'server checks', status: 'red', detail: (err as Error).message, next: runbook('PalisadeDown') });
+  }
+  try {
+    const host = loopback(config.adminHost);
+    const dispatcher = new Agent({ connect: { ca, rejectUnauthorized: false } });
+    const res = await request(`https://${hostForUrl(host)}:${config.adminPort}/metrics`, { dispatcher, headersTimeout: 5_000, bodyTimeout: 10_000 });
+    const text = await res.body.text();
+    await dispatcher.close();
+    checks.push(...alertsFromMetrics(text));
+  } catch (err) {
+    checks.push({ name: 'alert conditions', status: 'warn', detail: `cannot read /metrics: ${(err as Error).message}` });
+  }
+  return checks;
+}
+
+const MARK: Record<Status, string> = { ok: ' ok ', warn: 'warn', red: 'RED ' };
+
+export function registerDoctorCommand(program: Command, config: () => Config): void {
+  program
+    .command('doctor')
+    .description('check this edge end to end (listeners, certificate, ClickHouse, spool, flusher, backups, disk, alerts); exit 1 if anything is red')
+    .option('--json', 'print machine-readable JSON')
+    .action(async (o: { json?: boolean }) => {
+      const checks = await runDoctor(config());
+      const ok = checks.every((c) => c.status !== 'red');
+      if (o.json) process.stdout.write(JSON.stringify({ ok, checks }) + '\n');
+      else {
+        const width = Math.max(...checks.map((c) => c.name.length));
+        for (const c of checks) {
+          process.stdout.write(`[${MARK[c.status]}] ${c.name.padEnd(width)}  ${c.detail}\n`);
+          if (c.next) process.stdout.write(`       ${' '.repeat(width)}  → ${c.next}\n`);
+        }
+        process.stdout.write(ok ? 'doctor: nothing red\n' : 'doctor: something is red (see → lines)\n');
+      }
+      if (!ok) process.exitCode = 1;
+    });
+}
