@@ -2,9 +2,10 @@
  * What durability costs, and how soon an acknowledged event can be queried
  * (issue 3). Runs last in `npm run bench`, or alone:
  *   node --import tsx bench/durability.ts
- * 1. The same server twice, with the fsync'd spool (the product) and with
+ * 1. The same server with the fsync'd spool (the product) and with
  *    PALISADE_SPOOL_FSYNC=false (benchmark-only): events/s and latency for
- *    single events and batches, BENCH_SECONDS each, BENCH_CONNECTIONS connections.
+ *    single events and batches, BENCH_SECONDS each, BENCH_CONNECTIONS
+ *    connections; BENCH_ROUNDS (2) alternating runs of each, best run kept.
  * 2. Acknowledgement → queryable: BENCH_SAMPLES single events sent one at a
  *    time to an idle server (production flush interval, 250 ms); for each, the
  *    time from its 200 to the moment the tenant's event count (admin stats,
@@ -17,6 +18,7 @@ import { basic, createTenant, removeDir, startPalisade, stats, waitFor, type Pal
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 50);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const BATCH = 50;
 
 interface Load {
@@ -80,13 +82,34 @@ async function run(fsync: boolean): Promise<{ single: Load; batch: Load; latency
   }
 }
 
+/** The better of two runs of the same configuration (by events/s): other load on a shared machine only ever slows a run down. */
+function best(a: Load, b: Load): Load {
+  return b.eventsPerSec > a.eventsPerSec ? b : a;
+}
+
 export async function durabilityBench(): Promise<string> {
-  const on = await run(true);
-  const off = await run(false);
+  // Alternate the two configurations (on, off, off, on, …) and keep each one's best run.
+  const ons: Awaited<ReturnType<typeof run>>[] = [];
+  const offs: Awaited<ReturnType<typeof run>>[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    if (i % 2 === 0) {
+      ons.push(await run(true));
+      offs.push(await run(false));
+    } else {
+      offs.push(await run(false));
+      ons.push(await run(true));
+    }
+  }
+  const on = {
+    single: ons.map((r) => r.single).reduce(best),
+    batch: ons.map((r) => r.batch).reduce(best),
+    latency: ons.flatMap((r) => r.latency ?? []).sort((a, b) => a - b),
+  };
+  const off = { single: offs.map((r) => r.single).reduce(best), batch: offs.map((r) => r.batch).reduce(best) };
   const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
   const lines = [
     '',
-    `Durability — the fsync'd spool against PALISADE_SPOOL_FSYNC=false (benchmark only), ${SECONDS} s per scenario, ${CONNECTIONS} connections`,
+    `Durability — the fsync'd spool against PALISADE_SPOOL_FSYNC=false (benchmark only), ${SECONDS} s per scenario, ${CONNECTIONS} connections, best of ${ROUNDS} alternating runs`,
     '',
     '| scenario | spool | events/s | p50 ms | p99 ms | errors | vs no fsync |',
     '|---|---|---:|---:|---:|---:|---:|',
