@@ -112,7 +112,9 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
     warningsDropped: () => warnings.dropped,
   });
 
-  const supportQueries = new QueryService({ warehouse, limits: config.query });
+  // One query service for tenants and for support-granted operators, so they
+  // share one concurrency limiter over the engine's connections.
+  const queries = new QueryService({ warehouse, limits: config.query });
   const gov = governance.attach({
     control,
     auth,
@@ -130,7 +132,7 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
       return false;
     },
     supportQuery: async (tenantId, body) => {
-      const o = await supportQueries.run({ tenantId, keyId: 'support', scope: 'query' }, body);
+      const o = await queries.run({ tenantId, keyId: 'support', scope: 'query' }, body);
       return { kind: o.kind, rows: o.rows, result: o.result };
     },
   });
@@ -172,7 +174,7 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
     },
     query: {
       auth,
-      query: new QueryService({ warehouse, limits: config.query }),
+      query: queries,
       dashboardOrigins: config.dashboardOrigins,
       // Metadata only (never the query's names or values): a log line and an audit entry per call.
       onQuery: (e: QueryAuditEvent) => {

@@ -5,7 +5,8 @@
  * source and are read at scrape time, so the hot path pays nothing. Labels
  * are small fixed sets, never a tenant, a key or an IP.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { gauge, labelledMirror as labelled, mirroredCounter as mirror } from './metrics.ts';
 import type { SecretsStatus } from '../secrets/aws-secrets.ts';
 
 export interface EdgeMetricSources {
@@ -20,37 +21,6 @@ export interface EdgeMetricSources {
   autoRevoked: () => number;
   connectionsRefused: () => number;
   secrets: () => SecretsStatus;
-}
-
-function mirror(registry: Registry, name: string, help: string, read: () => number): void {
-  let seen = 0;
-  new Counter({
-    name,
-    help,
-    registers: [registry],
-    collect() {
-      const now = read();
-      if (now > seen) this.inc(now - seen);
-      seen = Math.max(seen, now);
-    },
-  });
-}
-
-function labelled(registry: Registry, name: string, help: string, label: string, read: () => Readonly<Record<string, number>>): void {
-  const seen = new Map<string, number>();
-  new Counter({
-    name,
-    help,
-    labelNames: [label],
-    registers: [registry],
-    collect() {
-      for (const [value, now] of Object.entries(read())) {
-        const before = seen.get(value) ?? 0;
-        if (now > before) this.inc({ [label]: value }, now - before);
-        seen.set(value, Math.max(before, now));
-      }
-    },
-  });
 }
 
 export function registerEdgeMetrics(registry: Registry, src: EdgeMetricSources): void {
@@ -72,20 +42,6 @@ export function registerEdgeMetrics(registry: Registry, src: EdgeMetricSources):
   mirror(registry, 'palisade_connections_refused_total', 'Connections closed at once because their IP already held PALISADE_MAX_CONNECTIONS_PER_IP.', src.connectionsRefused);
   mirror(registry, 'palisade_secrets_refresh_failures_total', 'Failed fetches of the service secrets after start (the last good value stays in use).', () => src.secrets().refreshFailures);
   mirror(registry, 'palisade_secrets_rotations_total', 'Rotated service secrets picked up without a restart.', () => src.secrets().rotations);
-  new Gauge({
-    name: 'palisade_secrets_consecutive_refresh_failures',
-    help: 'Secrets refreshes failed in a row (0 after a success). Alert when it stays above 0.',
-    registers: [registry],
-    collect() {
-      this.set(src.secrets().consecutiveFailures);
-    },
-  });
-  new Gauge({
-    name: 'palisade_secrets_last_success_timestamp_seconds',
-    help: 'When the service secrets were last read successfully (unix seconds).',
-    registers: [registry],
-    collect() {
-      this.set(src.secrets().lastSuccessAt / 1000);
-    },
-  });
+  gauge(registry, 'palisade_secrets_consecutive_refresh_failures', 'Secrets refreshes failed in a row (0 after a success). Alert when it stays above 0.', () => src.secrets().consecutiveFailures);
+  gauge(registry, 'palisade_secrets_last_success_timestamp_seconds', 'When the service secrets were last read successfully (unix seconds).', () => src.secrets().lastSuccessAt / 1000);
 }

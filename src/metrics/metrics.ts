@@ -31,7 +31,7 @@ export interface PalisadeMetrics {
  * A counter whose value lives in its source (a plain number that only grows):
  * at each scrape it is moved up by what the source gained since the last one.
  */
-function mirroredCounter(registry: Registry, name: string, help: string, read: () => number): void {
+export function mirroredCounter(registry: Registry, name: string, help: string, read: () => number): void {
   let seen = 0;
   new Counter({
     name,
@@ -45,7 +45,7 @@ function mirroredCounter(registry: Registry, name: string, help: string, read: (
   });
 }
 
-function labelledMirror<L extends string>(
+export function labelledMirror<L extends string>(
   registry: Registry,
   name: string,
   help: string,
@@ -68,7 +68,7 @@ function labelledMirror<L extends string>(
   });
 }
 
-function gauge(registry: Registry, name: string, help: string, read: () => number): void {
+export function gauge(registry: Registry, name: string, help: string, read: () => number): void {
   new Gauge({
     name,
     help,
