@@ -10,13 +10,13 @@
  * limits and may add a queries-per-minute token bucket; it is read from the
  * in-memory key table on each call, so a change needs no restart and no I/O.
  */
-import pLimit from 'p-limit';
 import type { QueryCaps } from '../../schemas/tenant-settings.ts';
 import type { Principal } from '../auth/authenticator.ts';
 import { AppError, ErrorCode, isAppError } from '../errors/index.ts';
 import { TokenBuckets, type BucketPolicy } from '../limits/token-bucket.ts';
 import { WarehouseError, type Settings, type Warehouse } from '../storage/warehouse.ts';
 import { tenantLimits, type TenantQueryLimits } from './caps.ts';
+import { FairScheduler, type Lane } from './fair-scheduler.ts';
 import type { QueryLimits } from '../config/index.ts';
 import { compile } from './compile.ts';
 import { shape, type QueryResult } from './results.ts';
@@ -24,6 +24,14 @@ import { Query, type QueryKind } from './schema.ts';
 
 export type { QueryLimits };
 
+
+/** One tenant read opened by QueryService.openRead. */
+export interface TenantRead {
+  /** Reads only; every statement is fairly scheduled and capped. */
+  warehouse: Warehouse;
+  limits: TenantQueryLimits;
+  release: () => void;
+}
 
 export interface QueryOutcome {
   kind: QueryKind;
@@ -80,7 +88,8 @@ function outcomeOf(err: unknown): string {
 }
 
 export class QueryService {
-  private readonly slots: ReturnType<typeof pLimit>;
+  /** Fair queueing over the engine's read slots (src/query/fair-scheduler.ts). */
+  readonly scheduler: FairScheduler;
   private readonly perTenant = new Map<string, number>();
   private readonly now: () => Date;
   // One bucket per (tenant, queriesPerMinute) in an LRU of 100k keys ≈ 10 MB at most.
@@ -99,7 +108,7 @@ export class QueryService {
       observe?: (kind: string, outcome: string, seconds: number) => void;
     },
   ) {
-    this.slots = pLimit(o.limits.maxConcurrent);
+    this.scheduler = new FairScheduler({ slots: o.limits.maxConcurrent, maxQueued: o.limits.maxQueued, now: o.clockMs });
     this.now = o.now ?? (() => new Date());
     this.perMinute = new TokenBuckets({ now: o.clockMs });
   }
@@ -140,7 +149,13 @@ export class QueryService {
       const compiled = compile(query, scope);
       const mine = this.limitsFor(principal.tenantId);
       this.chargeMinute(principal.tenantId, mine.queriesPerMinute);
-      const rows = await this.admit(principal.tenantId, mine.maxPerTenant, () => this.execute(compiled.sql, compiled.params, principal.tenantId, mine));
+      const release = this.hold(principal.tenantId, mine.maxPerTenant);
+      let rows: Record<string, unknown>[];
+      try {
+        rows = await this.scheduler.run(principal.tenantId, 'interactive', () => this.execute(compiled.sql, compiled.params, principal.tenantId, mine));
+      } finally {
+        release();
+      }
       const outcome = { kind: query.kind, result: shape(query, rows, scope), rows: rows.length, durationMs: Math.round(performance.now() - started) };
       this.o.observe?.(kind, 'ok', (performance.now() - started) / 1000);
       return outcome;
@@ -174,21 +189,56 @@ export class QueryService {
     }
   }
 
-  private async admit<T>(tenantId: string, maxPerTenant: number, fn: () => Promise<T>): Promise<T> {
+  /**
+   * One of the tenant's concurrent reads (maxConcurrent, at most the node's
+   * PALISADE_QUERY_MAX_PER_TENANT), held until the returned release is called;
+   * 429 when the tenant already has that many running or waiting.
+   */
+  private hold(tenantId: string, maxPerTenant: number): () => void {
     const mine = this.perTenant.get(tenantId) ?? 0;
     if (mine >= maxPerTenant) {
       throw new AppError(ErrorCode.TOO_MANY_QUERIES, `at most ${maxPerTenant} queries per tenant run at once; retry shortly`, { retryAfter: 1 });
     }
-    if (this.slots.pendingCount >= this.o.limits.maxQueued) {
-      throw new AppError(ErrorCode.TOO_MANY_QUERIES, 'this node is answering too many queries; retry shortly', { retryAfter: 1 });
-    }
     this.perTenant.set(tenantId, mine + 1);
-    try {
-      return await this.slots(fn);
-    } finally {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
       const left = (this.perTenant.get(tenantId) ?? 1) - 1;
       if (left === 0) this.perTenant.delete(tenantId);
       else this.perTenant.set(tenantId, left);
-    }
+    };
+  }
+
+  /**
+   * A read of one tenant's data outside the structured query API (the audit
+   * trail, an export, a support export), under the same caps as a query:
+   * opening it costs one queries-per-minute token and holds one of the
+   * tenant's concurrent reads until `release`; each statement through
+   * `warehouse` waits for the tenant's fair turn on `lane`, runs read-only
+   * under the tenant's time and rows-to-read limits, and fails with the same
+   * 422 codes as a query. Release it in a `finally` (a stream: when it ends
+   * or is cancelled).
+   */
+  openRead(tenantId: string, lane: Exclude<Lane, 'system'> = 'interactive'): TenantRead {
+    const mine = this.limitsFor(tenantId);
+    this.chargeMinute(tenantId, mine.queriesPerMinute);
+    const release = this.hold(tenantId, mine.maxPerTenant);
+    const wh = this.o.warehouse;
+    const refuse = (): never => {
+      throw new AppError(ErrorCode.INTERNAL, 'a tenant read cannot write');
+    };
+    const warehouse: Warehouse = {
+      kind: wh.kind,
+      database: wh.database,
+      cluster: wh.cluster,
+      query: <T>(sql: string, options: { params?: Record<string, unknown> } = {}) =>
+        this.scheduler.run(tenantId, lane, () => this.execute(sql, options.params ?? {}, tenantId, mine)) as Promise<T[]>,
+      command: async () => refuse(),
+      insertJsonEachRow: async () => refuse(),
+      ping: () => wh.ping(),
+      close: async () => {},
+    };
+    return { warehouse, limits: mine, release };
   }
 }
