@@ -82,7 +82,8 @@ const EnvSchema = z.object({
   PALISADE_QUERY_MAX_THREADS: int(1, 64).default(2),
   // chDB opens 4 connections: two for queries leaves two for the flusher and the control plane.
   PALISADE_QUERY_MAX_CONCURRENT: int(1, 256).default(2),
-  PALISADE_QUERY_MAX_PER_TENANT: int(1, 256).default(8),
+  // Unset: the node's PALISADE_QUERY_MAX_CONCURRENT; never above it (checked in loadConfig).
+  PALISADE_QUERY_MAX_PER_TENANT: int(1, 256).optional(),
   PALISADE_QUERY_MAX_QUEUED: int(0, 10_000).default(64),
   // Opt-in, ClickHouse server only: pass the tenant in this custom setting for
   // the row policy in ops/clickhouse (e.g. SQL_palisade_tenant).
@@ -353,6 +354,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         'cannot run ON CLUSTER DDL or Replicated tables (ops/clickhouse/README.md, "Running N edges")',
     );
   }
+  // Query fairness: one tenant's running-or-waiting queries may not exceed what the whole node runs.
+  if (e.PALISADE_QUERY_MAX_PER_TENANT !== undefined && e.PALISADE_QUERY_MAX_PER_TENANT > e.PALISADE_QUERY_MAX_CONCURRENT) {
+    throw new ConfigError(
+      `invalid configuration:\n  PALISADE_QUERY_MAX_PER_TENANT: ${e.PALISADE_QUERY_MAX_PER_TENANT} is above PALISADE_QUERY_MAX_CONCURRENT (${e.PALISADE_QUERY_MAX_CONCURRENT}); ` +
+        'a tenant may hold at most the node\'s query slots (lower it, raise PALISADE_QUERY_MAX_CONCURRENT, or unset it to use the node\'s)',
+    );
+  }
   if (Boolean(e.PALISADE_TLS_CERT) !== Boolean(e.PALISADE_TLS_KEY)) {
     throw new ConfigError(
       'invalid configuration:\n  PALISADE_TLS_CERT/PALISADE_TLS_KEY: set both (a PEM certificate and its key) or neither',
@@ -393,7 +401,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxMemoryBytes: e.PALISADE_QUERY_MAX_MEMORY_BYTES,
       maxThreads: e.PALISADE_QUERY_MAX_THREADS,
       maxConcurrent: e.PALISADE_QUERY_MAX_CONCURRENT,
-      maxPerTenant: e.PALISADE_QUERY_MAX_PER_TENANT,
+      maxPerTenant: e.PALISADE_QUERY_MAX_PER_TENANT ?? e.PALISADE_QUERY_MAX_CONCURRENT,
       maxQueued: e.PALISADE_QUERY_MAX_QUEUED,
       // A query login is the fenced user of ops/clickhouse/query-user.sql: without the
       // tenant setting its row policy shows nothing, so it defaults on (explicit '' turns it off).
