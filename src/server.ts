@@ -163,6 +163,7 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
       const o = await queries.run({ tenantId, keyId: 'support', scope: 'query' }, body);
       return { kind: o.kind, rows: o.rows, result: o.result };
     },
+    openRead: (tenantId, lane) => queries.openRead(tenantId, lane),
   });
   governance.start();
 

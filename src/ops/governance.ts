@@ -32,6 +32,7 @@ export interface AttachOptions {
   refreshKeys: () => Promise<void>;
   drain: (deadlineMs: number) => Promise<boolean>;
   supportQuery: (tenantId: string, body: unknown) => Promise<SupportQueryOutcome>;
+  openRead: GovernanceDeps['openRead'];
 }
 
 /** Backup service and audit log for this node, as `serve` and `migrate` both build them. */
@@ -148,6 +149,7 @@ export class Governance {
       grants: new SupportGrants(warehouse),
       auth: o.auth,
       supportQuery: o.supportQuery,
+      openRead: o.openRead,
       refreshKeys: o.refreshKeys,
     };
     return this.deps;

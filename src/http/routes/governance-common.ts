@@ -12,6 +12,8 @@ import { AppError, ErrorCode } from '../../errors/index.ts';
 import type { BackupService } from '../../ops/backup.ts';
 import type { DeletionService } from '../../ops/deletion.ts';
 import type { RetentionService } from '../../ops/retention.ts';
+import { exportTenant, primedExport } from '../../ops/tenant-export.ts';
+import type { TenantRead } from '../../query/service.ts';
 import type { Warehouse } from '../../storage/warehouse.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
 import type { Env } from '../types.ts';
@@ -38,6 +40,8 @@ export interface GovernanceDeps {
   auth: Authenticator;
   /** The structured query of /v1/query, run for one tenant on an operator's behalf. */
   supportQuery: (tenantId: string, body: unknown) => Promise<SupportQueryOutcome>;
+  /** A read of one tenant's data under its query caps and fair turn (QueryService.openRead). */
+  openRead: (tenantId: string, lane: 'interactive' | 'bulk') => TenantRead;
   refreshKeys: () => Promise<void>;
 }
 
@@ -86,4 +90,14 @@ export function ndjson(c: Context<Env>, lines: AsyncGenerator<string>, filename?
   c.header('Cache-Control', 'no-store');
   if (filename) c.header('Content-Disposition', `attachment; filename="${filename}"`);
   return c.body(stream, 200);
+}
+
+/**
+ * One bounded part of a tenant's export (src/ops/tenant-export.ts) under the
+ * tenant's caps, in the bulk lane; its first page is already read, so a
+ * refusal is thrown here as a status. `after`: the previous part's cursor.
+ */
+export async function tenantExport(d: GovernanceDeps, tenantId: string, after: string | undefined): Promise<AsyncGenerator<string>> {
+  const read = d.openRead(tenantId, 'bulk');
+  return await primedExport(exportTenant(read.warehouse, d.control, tenantId, { after, maxMs: read.limits.timeoutMs }), read.release);
 }

@@ -10,10 +10,9 @@ import { z } from 'zod';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import type { SupportGrant } from '../../control/support-grants.ts';
 import { MAX_RETENTION_DAYS } from '../../ops/retention.ts';
-import { exportTenant } from '../../ops/tenant-export.ts';
 import { ctxOf } from '../audit-hooks.ts';
 import { adminAuth } from './admin.ts';
-import { ndjson, parseBody, tenantIdParam, type GovernanceDeps } from './governance-common.ts';
+import { ndjson, parseBody, tenantExport, tenantIdParam, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
 const RetentionBody = z.object({ retentionDays: z.number().int().min(0).max(MAX_RETENTION_DAYS) }).strict();
@@ -94,8 +93,10 @@ export function tenantDataAdminRoutes(d: GovernanceDeps): Hono<Env> {
     const tenantId = tenantIdParam(c.req.param('id'));
     await d.control.getTenant(tenantId);
     const grant = await requireGrant(c, tenantId, 'tenant.export');
+    // An operator's export runs under the tenant's caps too: it reads the tenant's share of the engine.
+    const lines = await tenantExport(d, tenantId, c.req.query('after'));
     await d.audit.recordDurable({ ...ctx(c), tenantId, action: 'tenant.export', target: grant.id, outcome: 'ok', details: { grantId: grant.id, via: 'admin' } });
-    return ndjson(c, exportTenant(d.warehouse, d.control, tenantId), `${tenantId}.jsonl`);
+    return ndjson(c, lines, `${tenantId}.jsonl`);
   });
 
   return app;

@@ -10,10 +10,9 @@ import type { Principal } from '../../auth/authenticator.ts';
 import { parseDuration } from '../../control/support-grants.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import { parseSince, readTrail } from '../../audit/trail.ts';
-import { exportTenant } from '../../ops/tenant-export.ts';
 import { ctxOf, keyActor } from '../audit-hooks.ts';
 import { assertNoCredentialInUrl, credentialFromHeader } from '../credentials.ts';
-import { limitParam, ndjson, parseBody, type GovernanceDeps } from './governance-common.ts';
+import { limitParam, ndjson, parseBody, tenantExport, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
 const CreateGrant = z
@@ -41,7 +40,10 @@ export function tenantSelfRoutes(d: GovernanceDeps): Hono<Env> {
     if ((c.req.query('since') && !since) || (c.req.query('until') && !until)) {
       throw new AppError(ErrorCode.BAD_REQUEST, 'since/until: an ISO-8601 time or a duration back from now such as 7d');
     }
-    const page = await readTrail(d.warehouse, p.tenantId, { since, until, limit: limitParam(c.req.query('limit'), 100, 1_000), after: c.req.query('after') });
+    const limit = limitParam(c.req.query('limit'), 100, 1_000);
+    // Under the tenant's query caps and fair turn, like any read of its data.
+    const read = d.openRead(p.tenantId, 'interactive');
+    const page = await readTrail(read.warehouse, p.tenantId, { since, until, limit, after: c.req.query('after') }).finally(read.release);
     d.audit.record({ ...ctxOf(c, keyActor(p)), tenantId: p.tenantId, action: 'audit.read', target: p.tenantId, outcome: 'ok', details: { entries: page.entries.length } });
     return c.json(page);
   });
@@ -75,8 +77,9 @@ export function tenantSelfRoutes(d: GovernanceDeps): Hono<Env> {
 
   app.get('/v1/export', async (c) => {
     const p = await principal(c);
+    const lines = await tenantExport(d, p.tenantId, c.req.query('after'));
     await d.audit.recordDurable({ ...ctxOf(c, keyActor(p)), tenantId: p.tenantId, action: 'tenant.export', target: p.tenantId, outcome: 'ok', details: { via: 'query_key' } });
-    return ndjson(c, exportTenant(d.warehouse, d.control, p.tenantId), `${p.tenantId}.jsonl`);
+    return ndjson(c, lines, `${p.tenantId}.jsonl`);
   });
 
   return app;
