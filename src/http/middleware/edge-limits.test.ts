@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Hono } from 'hono';
 import { FailureThrottle } from '../../auth/failure-throttle.ts';
-import type { Principal, Scope } from '../../auth/authenticator.ts';
+import type { Principal } from '../../auth/authenticator.ts';
 import { TokenBuckets } from '../../limits/token-bucket.ts';
 import { createLogger } from '../../log/index.ts';
 import { onError } from '../errors.ts';
@@ -12,7 +12,7 @@ import { BROWSER_NETWORK_SHARE, chargeKey, type EdgeLimits } from './edge-limits
 // 100 events/s, burst 400: a browser key's network share is 25/s, burst 100.
 const KEY_POLICY = { name: 'key', ratePerSec: 100, burst: 400 };
 
-function harness(scope: Scope) {
+function harness(scope: Principal['scope']) {
   let clock = 1_000_000;
   const limits: EdgeLimits = {
     buckets: new TokenBuckets({ now: () => clock }),
