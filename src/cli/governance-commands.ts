@@ -107,7 +107,20 @@ export function registerGovernanceCommands(program: Command, tenant: Command, co
     .option('--output <file>', 'write here instead of stdout')
     .action(async (id: string, o: { output?: string }) => {
       const sink = o.output ? createWriteStream(o.output, { mode: 0o600 }) : process.stdout;
-      await (await adminClient(config())).download(`/admin/tenants/${enc(id)}/export`, sink);
+      const client = await adminClient(config());
+      // An export comes in bounded parts (src/ops/tenant-export.ts): follow each part's `next` cursor.
+      let route = `/admin/tenants/${enc(id)}/export`;
+      for (;;) {
+        const last = await client.download(route, sink);
+        let end: { record?: string; complete?: boolean; next?: string } = {};
+        try {
+          end = JSON.parse(last) as typeof end;
+        } catch {
+          break; // a cut-off download: its missing end line already says so
+        }
+        if (end.record !== 'end' || end.complete !== false || typeof end.next !== 'string') break;
+        route = `/admin/tenants/${enc(id)}/export?after=${encodeURIComponent(end.next)}`;
+      }
       if (o.output) await new Promise<void>((resolve, reject) => (sink as ReturnType<typeof createWriteStream>).end((err?: Error | null) => (err ? reject(err) : resolve())));
     });
 
