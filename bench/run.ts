@@ -96,10 +96,10 @@ async function throughput(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-// BENCH_ONLY=scenarios runs just the k6 scenarios on loopback (bench/scenarios.ts).
+// BENCH_ONLY=scenarios runs just the k6 scenarios on loopback (bench/scenarios.ts); BENCH_ONLY=noisy just bench/noisy-neighbour.ts.
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== 'scenarios') {
-  process.stderr.write(`BENCH_ONLY=${only}: the only part that runs alone this way is "scenarios" (the others: node --import tsx bench/query.ts, bench/durability.ts, bench/scenarios.ts)\n`);
+if (only !== undefined && only !== 'scenarios' && only !== 'noisy') {
+  process.stderr.write(`BENCH_ONLY=${only}: the parts that run alone this way are "scenarios" and "noisy" (the others: node --import tsx bench/query.ts, bench/durability.ts, bench/scenarios.ts, bench/noisy-neighbour.ts)\n`);
   process.exit(2);
 }
 if (only === undefined) {
@@ -113,4 +113,7 @@ if (only === undefined) {
 }
 
 // The k6 scenarios of load-tests/ on loopback, with their thresholds (bench/scenarios.ts prints its own table).
-await import('./scenarios.ts');
+if (only !== 'noisy') await import('./scenarios.ts');
+
+// One tenant's heavy reads and a stranger's flood against another tenant (bench/noisy-neighbour.ts prints its own table).
+if (only === undefined || only === 'noisy') await import('./noisy-neighbour.ts');
