@@ -163,7 +163,8 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
       const o = await queries.run({ tenantId, keyId: 'support', scope: 'query' }, body);
       return { kind: o.kind, rows: o.rows, result: o.result };
     },
-    openRead: (tenantId, lane) => queries.openRead(tenantId, lane),
+    // As the admin login (audit log, settings), under the tenant's caps and fair turn.
+    openRead: (tenantId, lane) => queries.openRead(tenantId, lane, warehouse),
   });
   governance.start();
 

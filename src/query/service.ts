@@ -176,9 +176,18 @@ export class QueryService {
     }
   }
 
-  private async execute(sql: string, params: Record<string, unknown>, tenantId: string, mine: TenantQueryLimits): Promise<Record<string, unknown>[]> {
+  private async execute(
+    sql: string,
+    params: Record<string, unknown>,
+    tenantId: string,
+    mine: TenantQueryLimits,
+    wh: Warehouse = this.o.warehouse,
+  ): Promise<Record<string, unknown>[]> {
+    const settings = this.settings(tenantId, mine);
+    // The tenant setting feeds the query user's row policies; another login has none and may not accept it.
+    if (wh !== this.o.warehouse && this.o.limits.tenantSetting) delete settings[this.o.limits.tenantSetting];
     try {
-      return await this.o.warehouse.query(sql, { params, settings: this.settings(tenantId, mine), timeoutMs: mine.timeoutMs + CLIENT_GRACE_MS });
+      return await wh.query(sql, { params, settings, timeoutMs: mine.timeoutMs + CLIENT_GRACE_MS });
     } catch (err) {
       if (err instanceof WarehouseError && err.kind === 'limit') throw limitError(err);
       // QUOTA_EXCEEDED: the query user's ClickHouse quota (ops/clickhouse/query-user.sql) for this interval.
@@ -220,11 +229,13 @@ export class QueryService {
    * 422 codes as a query. Release it in a `finally` (a stream: when it ends
    * or is cancelled).
    */
-  openRead(tenantId: string, lane: Exclude<Lane, 'system'> = 'interactive'): TenantRead {
+  openRead(tenantId: string, lane: Exclude<Lane, 'system'> = 'interactive', via?: Warehouse): TenantRead {
     const mine = this.limitsFor(tenantId);
     this.chargeMinute(tenantId, mine.queriesPerMinute);
     const release = this.hold(tenantId, mine.maxPerTenant);
-    const wh = this.o.warehouse;
+    // `via`: another login (on a server, the query user may read only events, warnings and dead letters;
+    // the audit log and settings are read as the admin user, still under the tenant's limits).
+    const wh = via ?? this.o.warehouse;
     const refuse = (): never => {
       throw new AppError(ErrorCode.INTERNAL, 'a tenant read cannot write');
     };
@@ -233,7 +244,7 @@ export class QueryService {
       database: wh.database,
       cluster: wh.cluster,
       query: <T>(sql: string, options: { params?: Record<string, unknown> } = {}) =>
-        this.scheduler.run(tenantId, lane, () => this.execute(sql, options.params ?? {}, tenantId, mine)) as Promise<T[]>,
+        this.scheduler.run(tenantId, lane, () => this.execute(sql, options.params ?? {}, tenantId, mine, wh)) as Promise<T[]>,
       command: async () => refuse(),
       insertJsonEachRow: async () => refuse(),
       ping: () => wh.ping(),
