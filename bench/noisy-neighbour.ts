@@ -97,13 +97,13 @@ interface Phase {
   queries: number[];
   queryErrors: number;
   ackToQueryable: number[];
-  visitors: { ok: number; refused: number };
+  visitors: { ok: number; refused: number; why: Record<string, number> };
 }
 
 async function phaseOfB(o: { dash: Call; visitors: Call; probe: Call; b: CreatedTenant; seconds: number; probes: { n: number } }): Promise<Phase> {
   const end = performance.now() + o.seconds * 1000;
   const until = () => performance.now() >= end;
-  const out: Phase = { queries: [], queryErrors: 0, ackToQueryable: [], visitors: { ok: 0, refused: 0 } };
+  const out: Phase = { queries: [], queryErrors: 0, ackToQueryable: [], visitors: { ok: 0, refused: 0, why: {} } };
   const dashboard = loop(1, until, async () => {
     for (const q of DASHBOARD) {
       const r = await o.dash('POST', '/v1/query', { body: q, headers: basic(o.b.keys.query) });
@@ -115,7 +115,11 @@ async function phaseOfB(o: { dash: Call; visitors: Call; probe: Call; b: Created
     const t0 = performance.now();
     const r = await o.visitors('POST', '/v1/track', { body: { writeKey: o.b.keys.browser, event: 'Visit', anonymousId: randomUUID() }, headers: { origin: SHOP } });
     if (r.status === 200) out.visitors.ok++;
-    else out.visitors.refused++;
+    else {
+      out.visitors.refused++;
+      const code = `${r.status} ${/"code":"([a-z_]+)"/.exec(r.text)?.[1] ?? ''}`.trim();
+      out.visitors.why[code] = (out.visitors.why[code] ?? 0) + 1;
+    }
     await sleep(Math.max(0, 100 - (performance.now() - t0)));
   });
   const probes = loop(1, until, async () => {
@@ -219,6 +223,7 @@ function report(o: { quiet: Phase; loaded: Phase; n: Noise; seedSeconds: number 
     `| ack → queryable p99 ms | ${q(o.quiet.ackToQueryable, 99)} | ${q(o.loaded.ackToQueryable, 99)} | ≤ 2000 ${pass(ackP99 <= 2_000)} |`,
     `| visitors' events ok / refused | ${o.quiet.visitors.ok} / ${o.quiet.visitors.refused} | ${o.loaded.visitors.ok} / ${o.loaded.visitors.refused} | 0 refused ${pass(o.loaded.visitors.refused === 0)} |`,
     '',
+    ...(o.loaded.visitors.refused > 0 ? [`B's visitors refused under load, by status and code: ${JSON.stringify(o.loaded.visitors.why)}`] : []),
     `Tenant A's heavy queries by status: ${JSON.stringify(o.n.queries)} · exports by status: ${JSON.stringify(o.n.exports)} (${fmt(o.n.exportedLines)} lines) · ` +
       `stranger's flood batches of 100 with B's browser key: ${fmt(o.n.flood.accepted)} accepted, ${fmt(o.n.flood.refused)} refused`,
   ];

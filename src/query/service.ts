@@ -187,7 +187,8 @@ export class QueryService {
     // The tenant setting feeds the query user's row policies; another login has none and may not accept it.
     if (wh !== this.o.warehouse && this.o.limits.tenantSetting) delete settings[this.o.limits.tenantSetting];
     try {
-      return await wh.query(sql, { params, settings, timeoutMs: mine.timeoutMs + CLIENT_GRACE_MS });
+      // Literals on the embedded engine: a tenant's read must not queue behind another's in chdb's parameter chain.
+      return await wh.query(sql, { params, settings, timeoutMs: mine.timeoutMs + CLIENT_GRACE_MS, inlineParams: true });
     } catch (err) {
       if (err instanceof WarehouseError && err.kind === 'limit') throw limitError(err);
       // QUOTA_EXCEEDED: the query user's ClickHouse quota (ops/clickhouse/query-user.sql) for this interval.

@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Session } from 'chdb';
 import { ConfigError } from '../config/index.ts';
+import { inlineParams } from './literal-params.ts';
 import {
   classifyCode,
   parseJsonEachRow,
@@ -218,8 +219,13 @@ export class ChdbWarehouse implements Warehouse {
   private async run(sql: string, options: CallOptions, format: string): Promise<string> {
     const timeout = options.timeoutMs ?? this.timeoutMs;
     try {
+      const params = options.params;
       const result = await this.withSession((session) =>
-        options.params ? session.queryBindAsync(sql, options.params, { format, timeout }) : session.queryAsync(sql, { format, timeout }),
+        params && options.inlineParams
+          ? session.queryAsync(inlineParams(sql, params), { format, timeout })
+          : params
+            ? session.queryBindAsync(sql, params, { format, timeout })
+            : session.queryAsync(sql, { format, timeout }),
       );
       return result.text();
     } catch (err) {

@@ -13,6 +13,12 @@ export interface CallOptions {
   settings?: Settings;
   /** Per-call deadline; also sent to the engine as max_execution_time. */
   timeoutMs?: number;
+  /**
+   * Embedded engine only: send the values as typed literals instead of bound
+   * parameters (src/storage/literal-params.ts), so the statement runs beside
+   * others instead of in chdb's process-wide queue of parameterised statements.
+   */
+  inlineParams?: boolean;
 }
 
 export interface InsertOptions {
