@@ -38,7 +38,7 @@ type Call = (method: string, route: string, o?: { body?: unknown; headers?: Reco
 
 /** HTTPS calls from one loopback source address (the server limits and splits budgets by client address). */
 function client(p: Palisade, ca: string, localAddress: string, connections: number): { call: Call; close: () => Promise<void> } {
-  const agent = new Agent({ connections, connect: { ca, localAddress }, keepAliveTimeout: 10_000 });
+  const agent = new Agent({ connections, localAddress, connect: { ca }, keepAliveTimeout: 10_000 });
   const call: Call = async (method, route, o = {}) => {
     const t0 = performance.now();
     try {
