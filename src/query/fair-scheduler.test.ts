@@ -34,20 +34,35 @@ const flush = async () => {
 };
 
 describe('FairScheduler', () => {
-  test('a tenant with eight reads queued does not go ahead of another tenant’s next read', async () => {
-    const h = harness({ slots: 2 });
+  test('a tenant with eight reads queued never holds every slot: another tenant\'s read starts at once', async () => {
+    const h = harness({ slots: 3 });
     for (let i = 1; i <= 8; i++) void h.submit('A', `A${i}`);
     await flush();
+    // slots - 1 for one tenant: the third slot stays free.
+    assert.deepEqual(h.order, ['A1', 'A2']);
     void h.submit('B', 'B1');
     await flush();
-    assert.deepEqual(h.order, ['A1', 'A2']);
-    await h.finish('A1');
-    // B has none running, A has one: B takes the free slot.
     assert.deepEqual(h.order, ['A1', 'A2', 'B1']);
-    await h.finish('A2');
+    void h.submit('B', 'B2');
+    await h.finish('A1');
+    // A has one running, B one: A's turn was longer ago, so A3; B2 waits for the next slot.
     assert.deepEqual(h.order.slice(3), ['A3']);
-    for (const n of ['B1', 'A3', 'A4', 'A5', 'A6', 'A7', 'A8']) await h.finish(n);
+    await h.finish('B1');
+    assert.deepEqual(h.order.slice(4), ['B2']);
+    for (const n of ['A2', 'A3', 'B2', 'A4', 'A5', 'A6', 'A7', 'A8']) await h.finish(n);
     assert.equal(h.s.stats().running, 0);
+    await h.settled();
+  });
+
+  test('two slots: a heavy tenant runs one read at a time, so another tenant never waits for it', async () => {
+    const h = harness({ slots: 2 });
+    for (let i = 1; i <= 4; i++) void h.submit('A', `A${i}`);
+    await flush();
+    assert.deepEqual(h.order, ['A1']);
+    void h.submit('B', 'B1');
+    await flush();
+    assert.deepEqual(h.order, ['A1', 'B1']);
+    for (const n of ['B1', 'A1', 'A2', 'A3', 'A4']) await h.finish(n);
     await h.settled();
   });
 

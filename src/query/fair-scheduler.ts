@@ -2,10 +2,12 @@
  * Fair queueing of tenant reads on the warehouse. A fixed number of reads run
  * at once (PALISADE_QUERY_MAX_CONCURRENT); the rest wait in one queue per
  * tenant, and whenever a slot frees the tenant with the fewest reads running
- * takes its turn (ties: the tenant served least recently). So a tenant that
- * sends eight queries at once holds at most its share of the slots while
- * another tenant waits, and that other tenant's next query runs next instead
- * of behind all eight.
+ * takes its turn (ties: the tenant served least recently). One tenant runs at
+ * most `slots - 1` reads (at least 1): one slot is always left for another
+ * tenant, whose query then starts at once instead of waiting for one of a
+ * heavy tenant's multi-second queries to end. So a tenant that sends eight
+ * queries at once never holds every slot, and another tenant's next query
+ * runs next instead of behind all eight.
  *
  * Three lanes:
  *   - `system` (the flusher's lookups, key-table refreshes) never queues here
@@ -29,6 +31,8 @@ export interface FairSchedulerOptions {
   slots: number;
   /** Of those, at most this many bulk reads (default: slots - 1, at least 1). */
   bulkSlots?: number;
+  /** Reads one tenant may run at once (default: slots - 1, at least 1). */
+  perTenantSlots?: number;
   /** Reads waiting, all tenants together; past this a read is refused 429. */
   maxQueued: number;
   now?: () => number;
@@ -60,6 +64,7 @@ export interface SchedulerStats {
 export class FairScheduler {
   private readonly tenants = new Map<string, TenantQueue>();
   private readonly bulkSlots: number;
+  private readonly perTenantSlots: number;
   private readonly now: () => number;
   private running = 0;
   private bulkRunning = 0;
@@ -69,6 +74,7 @@ export class FairScheduler {
   constructor(private readonly o: FairSchedulerOptions) {
     if (!Number.isInteger(o.slots) || o.slots < 1) throw new Error('slots must be a positive integer');
     this.bulkSlots = Math.max(1, Math.min(o.slots, o.bulkSlots ?? o.slots - 1));
+    this.perTenantSlots = Math.max(1, Math.min(o.slots, o.perTenantSlots ?? o.slots - 1));
     this.now = o.now ?? Date.now;
   }
 
@@ -81,7 +87,7 @@ export class FairScheduler {
   /** Runs `fn` when it is this tenant's turn; refuses (429 too_many_queries) when the node's queue is full. */
   async run<T>(tenantId: string, lane: Lane, fn: () => Promise<T>): Promise<T> {
     if (lane === 'system') return await fn();
-    if (this.queued >= this.o.maxQueued && !this.canStartNow(lane)) {
+    if (this.queued >= this.o.maxQueued && !this.canStartNow(tenantId, lane)) {
       throw new AppError(ErrorCode.TOO_MANY_QUERIES, 'this node is answering too many queries; retry shortly', { retryAfter: 1 });
     }
     const q = this.queueOf(tenantId);
@@ -101,8 +107,9 @@ export class FairScheduler {
     }
   }
 
-  private canStartNow(lane: Lane): boolean {
-    return this.running < this.o.slots && (lane !== 'bulk' || this.bulkRunning < this.bulkSlots) && this.queued === 0;
+  private canStartNow(tenantId: string, lane: Lane): boolean {
+    const mine = this.tenants.get(tenantId)?.running ?? 0;
+    return this.running < this.o.slots && mine < this.perTenantSlots && (lane !== 'bulk' || this.bulkRunning < this.bulkSlots) && this.queued === 0;
   }
 
   private queueOf(tenantId: string): TenantQueue {
@@ -120,6 +127,7 @@ export class FairScheduler {
       const bulkOpen = this.bulkRunning < this.bulkSlots;
       let best: TenantQueue | undefined;
       for (const q of this.tenants.values()) {
+        if (q.running >= this.perTenantSlots) continue;
         if (q.interactive.length === 0 && !(bulkOpen && q.bulk.length > 0)) continue;
         if (!best || q.running < best.running || (q.running === best.running && q.lastTurn < best.lastTurn)) best = q;
       }
