@@ -16,7 +16,7 @@ import { adminAuth } from './admin.ts';
 import { ndjson, parseBody, tenantIdParam, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
-const RetentionBody = z.object({ retentionDays: z.number().int().min(0).max(MAX_RETENTION_DAYS) }).strict();
+export const RetentionBody = z.object({ retentionDays: z.number().int().min(0).max(MAX_RETENTION_DAYS) }).strict();
 
 export function tenantDataAdminRoutes(d: GovernanceDeps): Hono<Env> {
   const app = new Hono<Env>();
