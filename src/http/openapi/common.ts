@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { CreateDocumentOptions, ZodOpenApiOperationObject, ZodOpenApiResponsesObject } from 'zod-openapi';
-import { JsonObjectSchema, TimestampSchema } from '../../../schemas/wire.ts';
+import { IdSchema, JsonObjectSchema, TimestampSchema, WIRE_LIMITS } from '../../../schemas/wire.ts';
 import { ErrorCode, codeToStatus } from '../../errors/index.ts';
 
 const ALL_CODES = Object.values(ErrorCode);
@@ -102,11 +102,16 @@ export const openApiOperation: ZodOpenApiOperationObject = {
  * How the shared zod schemas render. A JSON object field (properties, traits,
  * context) is a zod `custom` check, which has no JSON Schema of its own: it
  * renders as `type: object`. A timestamp is a string with a refinement that
- * JSON Schema cannot say: its rule goes into the description.
+ * JSON Schema cannot say: its rule goes into the description. An id is a
+ * string or a number made a string, then capped: the cap is on what is sent.
  */
 export const RENDER_OPTIONS: CreateDocumentOptions = {
-  override: ({ jsonSchema, zodSchema }) => {
+  override: ({ jsonSchema, zodSchema, io }) => {
     if (zodSchema === JsonObjectSchema) jsonSchema.type = 'object';
+    if (zodSchema === IdSchema && io === 'input') {
+      delete jsonSchema.type;
+      jsonSchema.anyOf = [{ type: 'string', minLength: 1, maxLength: WIRE_LIMITS.idLength }, { type: 'number' }];
+    }
     if (zodSchema === TimestampSchema) jsonSchema.description = 'An ISO-8601 date or date-time between 1970 and 2200; without an offset it is UTC.';
   },
   allowEmptySchema: { custom: true },

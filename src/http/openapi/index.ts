@@ -5,7 +5,7 @@
  * fails when the committed files differ from what this builds, and each
  * listener serves its own document at GET /openapi.json.
  */
-import { createDocument, createSchema, type ZodOpenApiObject } from 'zod-openapi';
+import { createDocument, createSchema, type ZodOpenApiObject, type ZodOpenApiResponseObject } from 'zod-openapi';
 import {
   AliasEventSchema,
   BatchBodySchema,
@@ -18,7 +18,7 @@ import {
 } from '../../../schemas/wire.ts';
 import { Query } from '../../query/schema.ts';
 import { ADMIN_SECURITY_SCHEMES, adminPaths } from './admin-document.ts';
-import { RENDER_OPTIONS } from './common.ts';
+import { errorResponses, RENDER_OPTIONS } from './common.ts';
 import { PUBLIC_SECURITY_SCHEMES, publicPaths } from './public-document.ts';
 
 export type OpenApiDocument = ReturnType<typeof createDocument>;
@@ -52,7 +52,7 @@ function withoutUnusedSchemas(doc: OpenApiDocument): OpenApiDocument {
   if (!schemas) return doc;
   const refs = (v: unknown) => [...JSON.stringify(v).matchAll(/"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1] as string);
   const used = new Set<string>();
-  const queue = refs(doc.paths);
+  const queue = [...refs(doc.paths), ...refs(doc.components?.responses)];
   for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
     if (used.has(name)) continue;
     used.add(name);
@@ -60,6 +60,10 @@ function withoutUnusedSchemas(doc: OpenApiDocument): OpenApiDocument {
   }
   for (const name of Object.keys(schemas)) if (!used.has(name)) delete schemas[name];
   return doc;
+}
+
+function notFound(): ZodOpenApiResponseObject {
+  return errorResponses([404])['404'] as ZodOpenApiResponseObject;
 }
 
 export function buildPublicDocument(): OpenApiDocument {
@@ -80,7 +84,12 @@ export function buildPublicDocument(): OpenApiDocument {
       { name: 'cors', description: 'Browser preflights.' },
       { name: 'meta', description: 'Health and this document.' },
     ],
-    components: { securitySchemes: PUBLIC_SECURITY_SCHEMES, schemas: { ...EVENT_COMPONENTS, Query } },
+    components: {
+      securitySchemes: PUBLIC_SECURITY_SCHEMES,
+      schemas: { ...EVENT_COMPONENTS, Query },
+      // What any path not listed here (404) or any method a /v1 path does not list (405) answers.
+      responses: { NotFound: notFound(), MethodNotAllowed: errorResponses([405])['405'] as ZodOpenApiResponseObject },
+    },
     paths: publicPaths(),
   });
 }
@@ -96,7 +105,7 @@ export function buildAdminDocument(): OpenApiDocument {
         'Every failure answers `{ error: { code, message, requestId } }`. A path or method not listed here answers 404 (`not_found`).',
     },
     tags: ['tenants', 'keys', 'settings', 'audit', 'backups', 'migrations', 'retention', 'deletion', 'support', 'meta'].map((name) => ({ name })),
-    components: { securitySchemes: ADMIN_SECURITY_SCHEMES, schemas: { Query } },
+    components: { securitySchemes: ADMIN_SECURITY_SCHEMES, schemas: { Query }, responses: { NotFound: notFound() } },
     security: [{ adminToken: [] }],
     paths: adminPaths(),
   });
@@ -109,21 +118,19 @@ export function buildAdminDocument(): OpenApiDocument {
  * anonymousId required, real calendar dates) are in the descriptions.
  */
 export function buildEventJsonSchema(): Record<string, unknown> {
-  const { schema, components } = createSchema(WireEventSchema, {
-    io: 'input',
-    opts: RENDER_OPTIONS,
-    schemaComponents: EVENT_COMPONENTS,
-    schemaRefPath: '#/$defs/',
-    openapiVersion: '3.1.0',
-  });
+  const render = (root: typeof WireEventSchema | typeof BatchBodySchema) =>
+    createSchema(root, { io: 'input', opts: RENDER_OPTIONS, schemaComponents: EVENT_COMPONENTS, schemaRefPath: '#/$defs/', openapiVersion: '3.1.0' });
+  const event = render(WireEventSchema);
+  // Rendered on its own too: createSchema keeps only the components its root reaches.
+  const batch = render(BatchBodySchema);
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'Palisade event',
     description:
       'One event as POST /v1/{track,page,screen,identify,group,alias} accepts it; $defs.BatchBody is a POST /v1/batch body. ' +
       'Every event but alias needs userId or anonymousId; alias needs previousId and userId. Generated from schemas/wire.ts by `npm run openapi`.',
-    ...schema,
-    $defs: components,
+    ...event.schema,
+    $defs: { ...event.components, ...batch.components },
   };
 }
 
