@@ -117,6 +117,21 @@ export class ContractChecker {
     }
   }
 
+  /** Documented answers (METHOD template status) no checked response gave: what the test leaves unproven. */
+  unexercised(): string[] {
+    const out: string[] = [];
+    for (const [template, item] of Object.entries(this.doc.paths)) {
+      for (const m of METHODS) {
+        const op = item[m] as { responses?: Record<string, unknown> } | undefined;
+        for (const status of Object.keys(op?.responses ?? {})) {
+          const label = `${m.toUpperCase()} ${template} ${status}`;
+          if (!this.seen.has(label)) out.push(label);
+        }
+      }
+    }
+    return out;
+  }
+
   /** Documented operations (METHOD template) no checked response came from with a 2xx. */
   operationsWithoutSuccess(): string[] {
     const missing: string[] = [];
