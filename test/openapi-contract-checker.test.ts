@@ -51,6 +51,12 @@ describe('ContractChecker', () => {
     assert.throws(() => c.checkUnlisted('POST', '/v1/batch', res(404, error('not_found'))), /is in the document/);
   });
 
+  it('a request the server accepted must be one its document allows', () => {
+    c.checkAcceptedRequest('POST', '/v1/track', 'application/json', { type: 'track', event: 'x', userId: 'u1' });
+    assert.throws(() => c.checkAcceptedRequest('POST', '/v1/track', 'application/json', { type: 'track', userId: 'u1' }), /document refuses/);
+    assert.throws(() => c.checkAcceptedRequest('POST', '/v1/track', 'application/xml', {}), /does not describe/);
+  });
+
   it('reports operations that never answered a 2xx', () => {
     const fresh = new ContractChecker(doc, 405);
     fresh.check('POST', '/v1/batch', res(200, { success: true }));

@@ -53,6 +53,12 @@ async function expect(listener: 'api' | 'admin', method: string, route: string, 
   assert.equal(res.status, status, `${method} ${route}: ${res.text.slice(0, 400)}`);
   if (o.code) assert.equal((JSON.parse(res.text) as { error: { code: string } }).error.code, o.code);
   contract[listener].check(method, route, res);
+  const sent = o.raw ?? (o.body !== undefined ? JSON.stringify(o.body) : undefined);
+  // Accepted whole: a batch answered with `rejected` was taken in part, and says which part it refused.
+  if (res.status < 300 && sent !== undefined && !res.text.includes('"rejected"')) {
+    const type = Object.entries(o.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1] ?? 'application/json';
+    contract[listener].checkAcceptedRequest(method, route, type, JSON.parse(String(sent)));
+  }
   return res;
 }
 

@@ -93,6 +93,20 @@ export class ContractChecker {
     this.validateBody(`${m} ${template} ${res.status} ${type}`, media, res, label);
   }
 
+  /**
+   * A request the server accepted must be one its document allows: the body
+   * valid against the operation's request schema for its content type.
+   */
+  checkAcceptedRequest(method: string, path: string, contentType: string, body: unknown): void {
+    const template = this.templateOf(path);
+    const op = template ? (this.doc.paths[template]?.[method.toLowerCase()] as { requestBody?: { content?: Record<string, { schema?: unknown }> } } | undefined) : undefined;
+    const type = contentType.split(';')[0]?.trim() ?? '';
+    const schema = op?.requestBody?.content?.[type]?.schema;
+    if (schema === undefined) throw new Error(`${method} ${path}: the server accepted a ${type} body the document does not describe`);
+    const validate = this.validator(`request ${method} ${template} ${type}`, schema);
+    if (!validate(body)) throw new Error(`${method} ${path}: the server accepted a body its document refuses: ${this.ajv.errorsText(validate.errors)}`);
+  }
+
   /** A path the document does not list: the answer must be 404 with the error body. */
   checkUnlisted(method: string, path: string, res: ContractResponse): void {
     const template = this.templateOf(path);
