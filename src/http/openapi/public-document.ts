@@ -17,6 +17,9 @@ const KEY_SECURITY: Record<string, string[]>[] = [{ keyBasic: [] }, { keyBearer:
 /** Every /v1 request can meet the plain-HTTP refusal (403) and the per-IP limits (429). */
 const V1 = [403, 429, ...ALWAYS];
 
+/** The labels a JSON body may carry on /v1/* (beacons cannot send application/json without a preflight). */
+const INGEST_BODY_TYPES = ['application/json', 'text/plain'];
+
 const SHORT: Record<string, 'batch' | EventType> = { b: 'batch', t: 'track', p: 'page', s: 'screen', i: 'identify', g: 'group', a: 'alias' };
 
 function ingestOperation(kind: 'batch' | EventType, alias?: string): ZodOpenApiOperationObject {
@@ -33,7 +36,7 @@ function ingestOperation(kind: 'batch' | EventType, alias?: string): ZodOpenApiO
         : 'An invalid event is a 400 (`invalid_event`) or a 413 (`event_too_large`).'),
     tags: ['ingest'],
     security: [...KEY_SECURITY, {}],
-    requestBody: jsonBody(schema, ['application/json', 'text/plain']),
+    requestBody: jsonBody(schema, INGEST_BODY_TYPES),
     responses: {
       ...json(IngestAccepted, 'Accepted: on disk (fsync) before this answer.'),
       ...errorResponses(statuses([400, 401, 413, 415], V1)),
