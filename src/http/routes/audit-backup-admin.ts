@@ -10,7 +10,7 @@ import { parseSince, readTrail, verifyAudit } from '../../audit/trail.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import { planMigrations } from '../../ops/migrate.ts';
 import { ctxOf } from '../audit-hooks.ts';
-import { adminAuth } from './admin.ts';
+import { adminToken } from '../middleware/admin-token.ts';
 import { limitParam, ndjson, parseBody, tenantIdParam, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
@@ -25,7 +25,7 @@ function time(raw: string | undefined, name: string): Date | undefined {
 
 export function auditBackupAdminRoutes(d: GovernanceDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/admin/*', adminAuth(d.adminToken));
+  app.use('/admin/*', adminToken(d.adminToken));
 
   app.post('/admin/audit/verify', async (c) => {
     const report = await verifyAudit(d.warehouse, await readAnchors(d.anchorDir));

@@ -12,7 +12,7 @@ import type { SupportGrant } from '../../control/support-grants.ts';
 import { MAX_RETENTION_DAYS } from '../../ops/retention.ts';
 import { exportTenant } from '../../ops/tenant-export.ts';
 import { ctxOf } from '../audit-hooks.ts';
-import { adminAuth } from './admin.ts';
+import { adminToken } from '../middleware/admin-token.ts';
 import { ndjson, parseBody, tenantIdParam, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
@@ -20,7 +20,7 @@ const RetentionBody = z.object({ retentionDays: z.number().int().min(0).max(MAX_
 
 export function tenantDataAdminRoutes(d: GovernanceDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/admin/*', adminAuth(d.adminToken));
+  app.use('/admin/*', adminToken(d.adminToken));
   const ctx = (c: Context<Env>) => ctxOf(c, d.adminActor);
 
   /** The tenant's live grant, or a 403 that is itself in the tenant's trail. */
