@@ -10,7 +10,6 @@ import { z } from 'zod';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import type { SupportGrant } from '../../control/support-grants.ts';
 import { MAX_RETENTION_DAYS } from '../../ops/retention.ts';
-import { exportTenant } from '../../ops/tenant-export.ts';
 import { ctxOf } from '../audit-hooks.ts';
 import { adminToken } from '../middleware/admin-token.ts';
 import { ndjson, parseBody, tenantIdParam, type GovernanceDeps } from './governance-common.ts';
@@ -95,7 +94,7 @@ export function tenantDataAdminRoutes(d: GovernanceDeps): Hono<Env> {
     await d.control.getTenant(tenantId);
     const grant = await requireGrant(c, tenantId, 'tenant.export');
     await d.audit.recordDurable({ ...ctx(c), tenantId, action: 'tenant.export', target: grant.id, outcome: 'ok', details: { grantId: grant.id, via: 'admin' } });
-    return ndjson(c, exportTenant(d.warehouse, d.control, tenantId), `${tenantId}.jsonl`);
+    return ndjson(c, d.exports.stream(tenantId), `${tenantId}.jsonl`);
   });
 
   return app;

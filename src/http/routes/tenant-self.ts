@@ -8,8 +8,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { parseDuration } from '../../control/support-grants.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
-import { parseSince, readTrail } from '../../audit/trail.ts';
-import { exportTenant } from '../../ops/tenant-export.ts';
+import { parseSince } from '../../audit/trail.ts';
 import { ctxOf, keyActor } from '../audit-hooks.ts';
 import { keyAuth, noCredentialInUrl, principalOf } from '../middleware/key-auth.ts';
 import { limitParam, ndjson, parseBody, type GovernanceDeps } from './governance-common.ts';
@@ -38,7 +37,7 @@ export function tenantSelfRoutes(d: GovernanceDeps): Hono<Env> {
     if ((c.req.query('since') && !since) || (c.req.query('until') && !until)) {
       throw new AppError(ErrorCode.BAD_REQUEST, 'since/until: an ISO-8601 time or a duration back from now such as 7d');
     }
-    const page = await readTrail(d.warehouse, p.tenantId, { since, until, limit: limitParam(c.req.query('limit'), 100, 1_000), after: c.req.query('after') });
+    const page = await d.trail.read(p.tenantId, { since, until, limit: limitParam(c.req.query('limit'), 100, 1_000), after: c.req.query('after') });
     d.audit.record({ ...ctxOf(c, keyActor(p)), tenantId: p.tenantId, action: 'audit.read', target: p.tenantId, outcome: 'ok', details: { entries: page.entries.length } });
     return c.json(page);
   });
@@ -73,7 +72,7 @@ export function tenantSelfRoutes(d: GovernanceDeps): Hono<Env> {
   app.get('/v1/export', ...queryKey, async (c) => {
     const p = principalOf(c);
     await d.audit.recordDurable({ ...ctxOf(c, keyActor(p)), tenantId: p.tenantId, action: 'tenant.export', target: p.tenantId, outcome: 'ok', details: { via: 'query_key' } });
-    return ndjson(c, exportTenant(d.warehouse, d.control, p.tenantId), `${p.tenantId}.jsonl`);
+    return ndjson(c, d.exports.stream(p.tenantId), `${p.tenantId}.jsonl`);
   });
 
   return app;
