@@ -62,6 +62,8 @@ export interface InProcessNode {
   /** Writes the spool's events to ClickHouse now (the flusher does not run on a timer here). */
   flush(): Promise<void>;
   refreshKeys(): Promise<void>;
+  /** Writes the audit entries buffered by `record` (reads of the trail see them after this). */
+  flushAudit(): Promise<void>;
   /** Shutting down: ingestion answers 503 while set. */
   setDraining(on: boolean): void;
   /** A call to the API app; `body` is sent as JSON. */
@@ -205,6 +207,7 @@ export function inProcessNode(o: { env?: Record<string, string> } = {}): { open(
         await flusher.flushOnce();
       },
       refreshKeys,
+      flushAudit: () => governance.audit.flush(),
       setDraining: (on) => void (draining = on),
       call: (method, route, opts = {}) =>
         request(api, method, route, { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers }, opts.raw ?? (opts.body !== undefined ? JSON.stringify(opts.body) : undefined)),
