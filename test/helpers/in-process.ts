@@ -37,6 +37,7 @@ import { Spool } from '../../src/spool/spool.ts';
 import { ChdbWarehouse } from '../../src/storage/chdb-warehouse.ts';
 import { EventWriter } from '../../src/storage/event-writer.ts';
 import { migrate } from '../../src/storage/migrations.ts';
+import { jsonOrText, type HttpResult, type Palisade } from './palisade.ts';
 
 export interface Response<T = unknown> {
   status: number;
@@ -88,17 +89,33 @@ async function read<T>(res: globalThis.Response): Promise<Response<T>> {
 
 /** Declares the node for this file; `open()` builds it (call it in `before`), it is torn down after the file's tests. */
 export function inProcessNode(o: { env?: Record<string, string> } = {}): { open(): Promise<InProcessNode> } {
-  let opened: Promise<InProcessNode> | undefined;
-  const closers: (() => Promise<unknown>)[] = [];
-  let dir = '';
+  let opened: Promise<{ node: InProcessNode; close(): Promise<void> }> | undefined;
   after(async () => {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
-    if (dir) await rm(dir, { recursive: true, force: true });
+    if (opened) await (await opened).close();
   });
-  return { open: () => (opened ??= build()) };
+  return { open: async () => (await (opened ??= buildNode(o))).node };
+}
+
+/**
+ * A node built and torn down by the caller (`close()`), logging at info level
+ * into `output` as the spawned server logs to its stdout.
+ */
+export async function buildNode(o: { env?: Record<string, string>; output?: string[] } = {}): Promise<{ node: InProcessNode; dir: string; close(): Promise<void> }> {
+  const closers: (() => Promise<unknown>)[] = [];
+  const dir = await mkdtemp(path.join(tmpdir(), 'palisade-http-'));
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+    closers.length = 0;
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    return { node: await build(), dir, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 
   async function build(): Promise<InProcessNode> {
-    dir = await mkdtemp(path.join(tmpdir(), 'palisade-http-'));
     const config = loadConfig({
       PALISADE_DATA_DIR: dir,
       // Every request here comes from the same (empty) address: keep the failed-auth
@@ -106,9 +123,12 @@ export function inProcessNode(o: { env?: Record<string, string> } = {}): { open(
       PALISADE_AUTH_FAIL_IP_MAX: '100000',
       PALISADE_AUTH_FAIL_TARPIT_MS: '0',
       PALISADE_DASHBOARD_ORIGINS: 'https://dash.example',
+      // As the spawned harness (helpers/palisade.ts) runs its servers.
+      PALISADE_FLUSH_INTERVAL_MS: '100',
       ...o.env,
     });
-    const logger = createLogger('silent');
+    const output = o.output;
+    const logger = output ? createLogger('info', { write: (line: string) => void output.push(...line.split('\n').filter((l) => l !== '')) }) : createLogger('silent');
     const secretsProvider = await openSecrets(config, logger);
     const secrets = secretsProvider.current();
     const warehouse = await ChdbWarehouse.open({
@@ -139,6 +159,8 @@ export function inProcessNode(o: { env?: Record<string, string> } = {}): { open(
     const warnings = new WarningsLedger(warehouse, logger);
     closers.push(() => warnings.stop({ timeoutMs: 1_000 }));
     const flusher = new Flusher({ spool, writer: new EventWriter(warehouse), warehouse, logger, intervalMs: config.flush.intervalMs, maxRows: config.flush.maxRows, backoffMaxMs: config.flush.backoffMaxMs });
+    flusher.start();
+    closers.push(() => flusher.stop({ deadlineMs: 0 }));
     const ingest = new IngestService({ spool, warnings, limits: config.limits, privacy: edge.privacy });
     const queries = new QueryService({ warehouse, limits: config.query, caps: (id) => keys.tenant(id)?.settings?.query });
     const adminTok = secrets.adminToken;
@@ -174,7 +196,25 @@ export function inProcessNode(o: { env?: Record<string, string> } = {}): { open(
         accepting: () => (draining ? new AppError(ErrorCode.UNAVAILABLE, 'shutting down; retry against another edge', { retryAfter: 1 }) : spool.isFull() ? new AppError(ErrorCode.SPOOL_FULL, 'the local spool is full; retry shortly', { retryAfter: 5 }) : undefined),
         onAccepted: (p, ip, events) => governance.audit.noteIngested({ keyId: p.keyId, tenantId: p.tenantId, ip, events }),
       },
-      query: { auth, query: queries, dashboardOrigins: config.dashboardOrigins },
+      query: {
+        auth,
+        query: queries,
+        dashboardOrigins: config.dashboardOrigins,
+        // As src/server.ts: a metadata-only log line and an audit entry per call.
+        onQuery: (e) => {
+          logger.info(e, 'query');
+          governance.audit.record({
+            actor: e.keyId ? `key:${e.keyId}` : 'anonymous',
+            tenantId: e.tenantId,
+            action: 'query',
+            target: e.kind ?? '',
+            outcome: e.outcome === 'ok' ? 'ok' : 'failed',
+            clientIp: e.ip,
+            requestId: e.requestId,
+            details: { kind: e.kind ?? null, rows: e.rows, durationMs: e.durationMs, ...(e.outcome === 'ok' ? {} : { error: e.outcome }) },
+          });
+        },
+      },
       admin: {
         adminToken: adminTok,
         control,
@@ -236,4 +276,49 @@ export function basic(token: string): Record<string, string> {
 
 export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
+}
+
+/** What a spawned server's handle (helpers/palisade.ts) offers that a route test uses, served in-process. */
+export interface InProcessPalisade extends Pick<Palisade, 'dataDir' | 'adminToken' | 'output' | 'api' | 'admin' | 'kill'> {
+  node: InProcessNode;
+  /** A call to the admin app with the given headers only (no admin token added). */
+  adminWith(method: string, route: string, headers: Record<string, string>): Promise<HttpResult>;
+}
+
+function headerRecord(h: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  h.forEach((value, name) => (out[name] = value));
+  return out;
+}
+
+async function resultOfResponse<T>(res: globalThis.Response): Promise<HttpResult<T>> {
+  const text = await res.text();
+  return { status: res.status, headers: headerRecord(res.headers), body: jsonOrText(text) as T, text };
+}
+
+/**
+ * A node with the spawned harness's call shape (`p.api`, `p.admin`,
+ * `p.output`, `p.kill`), so a suite that needs no process moves in-process
+ * by changing how it starts, its assertions untouched. `kill()` closes it
+ * and removes its directory.
+ */
+export async function startInProcess(o: { env?: Record<string, string> } = {}): Promise<InProcessPalisade> {
+  const output: string[] = [];
+  const { node, dir, close } = await buildNode({ env: o.env, output });
+  const call = async <T>(app: Hono<Env>, method: string, route: string, headers: Record<string, string>, body?: Buffer | string) =>
+    resultOfResponse<T>(await app.request(route, { method, headers, body: body as BodyInit | undefined }));
+  return {
+    node,
+    dataDir: dir,
+    adminToken: node.adminToken,
+    output,
+    api: (method, route, opts = {}) => {
+      const headers: Record<string, string> = { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers };
+      return call(node.api, method, route, headers, opts.raw ?? (opts.body !== undefined ? JSON.stringify(opts.body) : undefined));
+    },
+    admin: (method, route, body) =>
+      call(node.admin, method, route, { authorization: `Bearer ${node.adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, body !== undefined ? JSON.stringify(body) : undefined),
+    adminWith: (method, route, headers) => call(node.admin, method, route, headers),
+    kill: close,
+  };
 }
