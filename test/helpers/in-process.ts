@@ -157,6 +157,7 @@ export async function buildNode(o: { env?: Record<string, string>; output?: stri
     await refreshKeys();
     const auth = new Authenticator({ keys, cacheTtlMs: config.auth.cacheTtlMs, argon2Concurrency: config.auth.argon2Concurrency, ...edge.authOptions() });
     const warnings = new WarningsLedger(warehouse, logger);
+    warnings.start();
     closers.push(() => warnings.stop({ timeoutMs: 1_000 }));
     const flusher = new Flusher({ spool, writer: new EventWriter(warehouse), warehouse, logger, intervalMs: config.flush.intervalMs, maxRows: config.flush.maxRows, backoffMaxMs: config.flush.backoffMaxMs });
     flusher.start();
@@ -279,7 +280,7 @@ export function bearer(token: string): Record<string, string> {
 }
 
 /** What a spawned server's handle (helpers/palisade.ts) offers that a route test uses, served in-process. */
-export interface InProcessPalisade extends Pick<Palisade, 'dataDir' | 'adminToken' | 'output' | 'api' | 'admin' | 'kill'> {
+export interface InProcessPalisade extends Pick<Palisade, 'dataDir' | 'adminToken' | 'output' | 'api' | 'admin' | 'kill' | 'apiPort'> {
   node: InProcessNode;
   /** A call to the admin app with the given headers only (no admin token added). */
   adminWith(method: string, route: string, headers: Record<string, string>): Promise<HttpResult>;
@@ -296,6 +297,9 @@ async function resultOfResponse<T>(res: globalThis.Response): Promise<HttpResult
   return { status: res.status, headers: headerRecord(res.headers), body: jsonOrText(text) as T, text };
 }
 
+/** The port in the Host header of in-process API calls: nothing listens on it. */
+const API_PORT = 8443;
+
 /**
  * A node with the spawned harness's call shape (`p.api`, `p.admin`,
  * `p.output`, `p.kill`), so a suite that needs no process moves in-process
@@ -309,11 +313,13 @@ export async function startInProcess(o: { env?: Record<string, string> } = {}): 
     resultOfResponse<T>(await app.request(route, { method, headers, body: body as BodyInit | undefined }));
   return {
     node,
+    apiPort: API_PORT,
     dataDir: dir,
     adminToken: node.adminToken,
     output,
     api: (method, route, opts = {}) => {
-      const headers: Record<string, string> = { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers };
+      // The Host an HTTPS client sends (the query API's own origin is https://<Host>).
+      const headers: Record<string, string> = { host: `localhost:${API_PORT}`, ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers };
       return call(node.api, method, route, headers, opts.raw ?? (opts.body !== undefined ? JSON.stringify(opts.body) : undefined));
     },
     admin: (method, route, body) =>
