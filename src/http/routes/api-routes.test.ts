@@ -118,11 +118,9 @@ describe('POST /v1/:path (ingestion)', () => {
     assert.deepEqual(rows.map((x) => [x.tenant_id, Number(x.n)]), [[t.tenant.id, 2]]);
   });
 
-  test('error: malformed JSON, a wrong content type and an unknown path, each with its code', async () => {
+  test('error: malformed JSON, an unknown path and a bad event in a batch, each with its code', async () => {
     const bad = await n.call('POST', '/v1/track', { raw: '{not json', headers: { ...basic(t.keys.ingest), 'content-type': 'application/json' } });
     assert.deepEqual([bad.status, code(bad)], [400, 'invalid_json']);
-    const xml = await n.call('POST', '/v1/track', { raw: '<a/>', headers: { ...basic(t.keys.ingest), 'content-type': 'application/xml' } });
-    assert.deepEqual([xml.status, code(xml)], [415, 'unsupported_media_type']);
     const nope = await n.call('POST', '/v1/nope', { body: event, headers: basic(t.keys.ingest) });
     assert.deepEqual([nope.status, code(nope)], [404, 'not_found']);
     const batch = await n.call<{ accepted: number; rejected: { index: number }[] }>('POST', '/v1/batch', { body: { batch: [event, { type: 'track' }] }, headers: basic(t.keys.ingest) });
