@@ -101,7 +101,7 @@ export function createAdminApp(deps: AppDeps): Hono<Env> {
   if (g) app.use('/admin/*', auditAdminActions({ audit: g.audit, actor: g.adminActor, logger: deps.logger }));
   app.get('/openapi.json', openApiDocument('admin'));
   app.route('/', adminRoutes(deps.admin));
-  if (deps.edge) app.route('/', tenantSettingsRoutes(deps.edge.settings));
+  if (deps.edge) app.route('/', tenantSettingsRoutes(deps.edge.settings, { adminToken: deps.admin.adminToken }));
   if (g) {
     app.route('/', auditBackupAdminRoutes(g));
     app.route('/', tenantDataAdminRoutes(g));
