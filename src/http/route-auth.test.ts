@@ -26,6 +26,7 @@ type Access =
 const ACCESS: Record<string, Access> = {
   'api GET /healthz': 'public',
   'api GET /readyz': 'public',
+  'api GET /openapi.json': 'public',
   'api OPTIONS /v1/query': 'preflight',
   'api OPTIONS /v1/query/schema': 'preflight',
   'api POST /v1/query': 'query-key',
@@ -48,6 +49,7 @@ const ACCESS: Record<string, Access> = {
   'api ALL /v1/*': 'fallback',
   'admin GET /healthz': 'public',
   'admin GET /metrics': 'public',
+  'admin GET /openapi.json': 'public',
   'admin GET /admin/doctor': 'admin-token',
   'admin POST /admin/tenants': 'admin-token',
   'admin GET /admin/tenants': 'admin-token',
