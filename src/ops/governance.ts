@@ -10,6 +10,7 @@ import { statfsSync } from 'node:fs';
 import path from 'node:path';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { AuditLog } from '../audit/audit-log.ts';
+import { AuditTrail } from '../audit/audit-trail.ts';
 import { AuditChainMonitor, type ChainMonitorStatus } from '../audit/chain-monitor.ts';
 import type { Config } from '../config/index.ts';
 import type { ControlPlane } from '../control/control-plane.ts';
@@ -20,9 +21,10 @@ import type { Warehouse } from '../storage/warehouse.ts';
 import { BackupService, type BackupStatus } from './backup.ts';
 import { DeletionService } from './deletion.ts';
 import { Housekeeper } from './housekeeping.ts';
-import { migrateWithBackup, migrationAudit, requireMigrated, type MigrationRun } from './migrate.ts';
+import { migrateWithBackup, migrationAudit, planMigrations, requireMigrated, type MigrationRun } from './migrate.ts';
 import { PartsSampler } from './parts.ts';
 import { RetentionService } from './retention.ts';
+import { TenantExports, type OpenTenantRead } from './tenant-export.ts';
 
 export interface AttachOptions {
   control: ControlPlane;
@@ -32,7 +34,8 @@ export interface AttachOptions {
   refreshKeys: () => Promise<void>;
   drain: (deadlineMs: number) => Promise<boolean>;
   supportQuery: (tenantId: string, body: unknown) => Promise<SupportQueryOutcome>;
-  openRead: GovernanceDeps['openRead'];
+  /** Tenant reads of the audit trail and exports under the tenant's query caps (QueryService.openRead). */
+  openRead?: OpenTenantRead;
 }
 
 /** Backup service and audit log for this node, as `serve` and `migrate` both build them. */
@@ -140,8 +143,9 @@ export class Governance {
       adminToken: o.adminToken,
       adminActor: o.adminActor,
       audit,
-      anchorDir: this.config.dataDir,
-      warehouse,
+      trail: new AuditTrail(warehouse, this.config.dataDir, o.openRead),
+      exports: new TenantExports(warehouse, o.control, o.openRead),
+      migrationPlan: () => planMigrations(warehouse),
       control: o.control,
       backups,
       retention,
@@ -149,7 +153,6 @@ export class Governance {
       grants: new SupportGrants(warehouse),
       auth: o.auth,
       supportQuery: o.supportQuery,
-      openRead: o.openRead,
       refreshKeys: o.refreshKeys,
     };
     return this.deps;

@@ -15,6 +15,7 @@
  * turn and caps (`warehouse` from QueryService.openRead).
  */
 import type { ControlPlane } from '../control/control-plane.ts';
+import type { TenantRead } from '../query/service.ts';
 import { decodeCursor, encodeCursor, type Position } from '../query/cursor.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
 
@@ -121,4 +122,25 @@ export async function primedExport(lines: AsyncGenerator<string>, release: () =>
     return await ret(value);
   };
   return all;
+}
+
+/** Opens a read of one tenant's data under its caps (QueryService.openRead). */
+export type OpenTenantRead = (tenantId: string, lane: 'interactive' | 'bulk') => TenantRead;
+
+// Without a query service (tests of the routes alone): the node's default query time limit.
+const UNCAPPED_MS = 15_000;
+
+/** `exportTenant` bound to this node's warehouse and control plane, for the export routes. */
+export class TenantExports {
+  constructor(
+    private readonly warehouse: Warehouse,
+    private readonly control: ControlPlane,
+    /** Each part under the tenant's caps, in the bulk lane of the fair scheduler. */
+    private readonly openRead?: OpenTenantRead,
+  ) {}
+
+  async open(tenantId: string, after: string | undefined): Promise<AsyncGenerator<string>> {
+    const read = this.openRead?.(tenantId, 'bulk') ?? { warehouse: this.warehouse, limits: { timeoutMs: UNCAPPED_MS }, release: () => {} };
+    return await primedExport(exportTenant(read.warehouse, this.control, tenantId, { after, maxMs: read.limits.timeoutMs }), read.release);
+  }
 }

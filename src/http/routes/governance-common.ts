@@ -6,14 +6,14 @@ import type { Context } from 'hono';
 import type { z } from 'zod';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { AuditLog } from '../../audit/audit-log.ts';
+import type { TrailPage, VerifyReport } from '../../audit/trail.ts';
 import type { ControlPlane } from '../../control/control-plane.ts';
 import type { SupportGrants } from '../../control/support-grants.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import type { BackupService } from '../../ops/backup.ts';
 import type { DeletionService } from '../../ops/deletion.ts';
+import type { MigrationPlan } from '../../ops/migrate.ts';
 import type { RetentionService } from '../../ops/retention.ts';
-import { exportTenant, primedExport } from '../../ops/tenant-export.ts';
-import type { TenantRead } from '../../query/service.ts';
 import type { Warehouse } from '../../storage/warehouse.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
 import type { Env } from '../types.ts';
@@ -24,14 +24,37 @@ export interface SupportQueryOutcome {
   result: unknown;
 }
 
+/** The audit trail as the routes read it (src/audit/audit-trail.ts). */
+export interface AuditTrailReader {
+  read(tenantId: string, o: { since?: Date; until?: Date; limit: number; after?: string }): Promise<TrailPage>;
+  /** The tenant reading its own trail: under its query caps and fair turn (429/422 as the query API). */
+  readAsTenant(tenantId: string, o: { since?: Date; until?: Date; limit: number; after?: string }): Promise<TrailPage>;
+  /** The whole chain checked against this node's anchors. */
+  verify(): Promise<VerifyReport>;
+}
+
+/** A tenant's data as JSON lines (src/ops/tenant-export.ts). */
+export interface TenantExporter {
+  /**
+   * One bounded part of the export under the tenant's query caps, its first
+   * page already read (so a 429/422 is thrown here, as a status); `after`:
+   * the previous part's `next` cursor (src/ops/tenant-export.ts).
+   */
+  open(tenantId: string, after: string | undefined): Promise<AsyncGenerator<string>>;
+}
+
 export interface GovernanceDeps {
   adminToken: string;
   /** `admin:adm_<digest prefix>`: who the admin token is in the audit trail. */
   adminActor: string;
   audit: AuditLog;
-  /** The directory holding this node's audit anchor file. */
-  anchorDir: string;
-  warehouse: Warehouse;
+  /** No route reads these two any more (they use `trail`, `exports`, `migrationPlan`); kept optional until the composition root stops passing them. */
+  anchorDir?: string;
+  warehouse?: Warehouse;
+  trail: AuditTrailReader;
+  exports: TenantExporter;
+  /** What `palisade migrate --plan` shows, read while this server owns the data directory. */
+  migrationPlan: () => Promise<MigrationPlan>;
   control: ControlPlane;
   backups: BackupService;
   retention: RetentionService;
@@ -40,8 +63,6 @@ export interface GovernanceDeps {
   auth: Authenticator;
   /** The structured query of /v1/query, run for one tenant on an operator's behalf. */
   supportQuery: (tenantId: string, body: unknown) => Promise<SupportQueryOutcome>;
-  /** A read of one tenant's data under its query caps and fair turn (QueryService.openRead). */
-  openRead: (tenantId: string, lane: 'interactive' | 'bulk') => TenantRead;
   refreshKeys: () => Promise<void>;
 }
 
@@ -92,12 +113,3 @@ export function ndjson(c: Context<Env>, lines: AsyncGenerator<string>, filename?
   return c.body(stream, 200);
 }
 
-/**
- * One bounded part of a tenant's export (src/ops/tenant-export.ts) under the
- * tenant's caps, in the bulk lane; its first page is already read, so a
- * refusal is thrown here as a status. `after`: the previous part's cursor.
- */
-export async function tenantExport(d: GovernanceDeps, tenantId: string, after: string | undefined): Promise<AsyncGenerator<string>> {
-  const read = d.openRead(tenantId, 'bulk');
-  return await primedExport(exportTenant(read.warehouse, d.control, tenantId, { after, maxMs: read.limits.timeoutMs }), read.release);
-}
