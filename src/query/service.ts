@@ -16,6 +16,7 @@ import { AppError, ErrorCode, isAppError } from '../errors/index.ts';
 import { TokenBuckets, type BucketPolicy } from '../limits/token-bucket.ts';
 import { WarehouseError, type Settings, type Warehouse } from '../storage/warehouse.ts';
 import { tenantLimits, type TenantQueryLimits } from './caps.ts';
+import { EnginePriority } from './engine-priority.ts';
 import { FairScheduler, type Lane } from './fair-scheduler.ts';
 import type { QueryLimits } from '../config/index.ts';
 import { compile } from './compile.ts';
@@ -90,6 +91,7 @@ function outcomeOf(err: unknown): string {
 export class QueryService {
   /** Fair queueing over the engine's read slots (src/query/fair-scheduler.ts). */
   readonly scheduler: FairScheduler;
+  private readonly priority = new EnginePriority();
   private readonly perTenant = new Map<string, number>();
   private readonly now: () => Date;
   // One bucket per (tenant, queriesPerMinute) in an LRU of 100k keys ≈ 10 MB at most.
@@ -152,7 +154,7 @@ export class QueryService {
       const release = this.hold(principal.tenantId, mine.maxPerTenant);
       let rows: Record<string, unknown>[];
       try {
-        rows = await this.scheduler.run(principal.tenantId, 'interactive', () => this.execute(compiled.sql, compiled.params, principal.tenantId, mine));
+        rows = await this.scheduler.run(principal.tenantId, 'interactive', () => this.execute(compiled.sql, compiled.params, principal.tenantId, mine, 'interactive'));
       } finally {
         release();
       }
@@ -181,11 +183,18 @@ export class QueryService {
     params: Record<string, unknown>,
     tenantId: string,
     mine: TenantQueryLimits,
+    lane: Exclude<Lane, 'system'>,
     wh: Warehouse = this.o.warehouse,
   ): Promise<Record<string, unknown>[]> {
-    const settings = this.settings(tenantId, mine);
+    let settings = this.settings(tenantId, mine);
     // The tenant setting feeds the query user's row policies; another login has none and may not accept it.
     if (wh !== this.o.warehouse && this.o.limits.tenantSetting) delete settings[this.o.limits.tenantSetting];
+    if (wh.kind === 'embedded') {
+      // Embedded only: a server's readonly profile must list `priority` as changeable first (ops/clickhouse).
+      const { readonly, ...rest } = settings;
+      settings = { ...rest, priority: this.priority.priorityOf(tenantId, lane), readonly: readonly as number };
+    }
+    const started = performance.now();
     try {
       // Literals on the embedded engine: a tenant's read must not queue behind another's in chdb's parameter chain.
       return await wh.query(sql, { params, settings, timeoutMs: mine.timeoutMs + CLIENT_GRACE_MS, inlineParams: true });
@@ -196,6 +205,8 @@ export class QueryService {
         throw new AppError(ErrorCode.TOO_MANY_QUERIES, 'this service has run too many queries this minute; retry shortly', { retryAfter: 10 });
       }
       throw err;
+    } finally {
+      if (lane === 'interactive') this.priority.observe(tenantId, performance.now() - started);
     }
   }
 
@@ -245,7 +256,7 @@ export class QueryService {
       database: wh.database,
       cluster: wh.cluster,
       query: <T>(sql: string, options: { params?: Record<string, unknown> } = {}) =>
-        this.scheduler.run(tenantId, lane, () => this.execute(sql, options.params ?? {}, tenantId, mine, wh)) as Promise<T[]>,
+        this.scheduler.run(tenantId, lane, () => this.execute(sql, options.params ?? {}, tenantId, mine, lane, wh)) as Promise<T[]>,
       command: async () => refuse(),
       insertJsonEachRow: async () => refuse(),
       ping: () => wh.ping(),
