@@ -125,6 +125,16 @@ export async function loadChdb(): Promise<typeof import('chdb')> {
   }
 }
 
+/**
+ * The engine pauses a statement of a lower priority (a higher number) while
+ * one of a higher priority runs. Our own reads and inserts (the flusher's
+ * lookups and inserts, key refreshes, the control plane) run at 1, first;
+ * a tenant read sets its own (src/query/engine-priority.ts: 2 for exports
+ * and heavy tenants), so a tenant's scan yields to the flush path. Not on
+ * `command`: a trailing SETTINGS on DDL can mean table settings.
+ */
+const SYSTEM_PRIORITY = { priority: 1 };
+
 interface Slot {
   session: Session;
   busy: number;
@@ -179,7 +189,8 @@ export class ChdbWarehouse implements Warehouse {
   }
 
   async query<T>(sql: string, options: CallOptions = {}): Promise<T[]> {
-    const text = await this.run(`${sql}${renderSettings(withTimeoutSetting(options.settings, options.timeoutMs ?? this.timeoutMs))}`, options, 'JSONEachRow');
+    const settings = { ...SYSTEM_PRIORITY, ...options.settings };
+    const text = await this.run(`${sql}${renderSettings(withTimeoutSetting(settings, options.timeoutMs ?? this.timeoutMs))}`, options, 'JSONEachRow');
     return parseJsonEachRow<T>(text);
   }
 
@@ -194,7 +205,7 @@ export class ChdbWarehouse implements Warehouse {
         table,
         values: payload,
         format: 'JSONEachRow',
-        settings: options.settings,
+        settings: { ...SYSTEM_PRIORITY, ...options.settings },
         timeout: options.timeoutMs ?? this.timeoutMs,
         }),
       );

@@ -42,7 +42,8 @@ function literal(value: unknown, depth = 0): string {
     if (!Number.isFinite(value)) throw new Error('a non-finite number cannot be a literal');
     // As chdb's binder: an integer beyond ±2^53 has already lost bits.
     if (Number.isInteger(value) && !Number.isSafeInteger(value)) throw new Error('an unsafe integer cannot be a literal');
-    return String(value);
+    // String(-0) is "0": the fuzz test found the sign lost (chdb's binder loses it too).
+    return Object.is(value, -0) ? '-0.0' : String(value);
   }
   if (typeof value === 'bigint' || typeof value === 'boolean') return String(value);
   if (Array.isArray(value) && depth === 0) return `[${value.map((v) => literal(v, 1)).join(',')}]`;
