@@ -10,13 +10,16 @@
  * whose recent reads have averaged more than SLOW_MS (an exponentially
  * weighted mean over its last few, so one slow query does not demote a
  * tenant and a tenant that turns light is promoted again within a few reads).
- * The fair scheduler decides who runs; this only decides who yields the CPU.
+ * A yielding read also runs on one thread, leaving the other core(s) to
+ * everyone else. The fair scheduler decides who runs; this only decides who
+ * yields the CPU.
  */
 import { LRUCache } from 'lru-cache';
 import type { Lane } from './fair-scheduler.ts';
 
-// A dashboard query answers in tens of ms here (bench/query.ts); a second is a scan, not a chart.
-export const SLOW_MS = 1_000;
+// A dashboard query answers in tens of ms here (bench/query.ts, quiet noisy-neighbour runs: 15–25 ms);
+// a tenant whose reads average a quarter of a second is scanning, not drawing charts.
+export const SLOW_MS = 250;
 // Weight of the newest read: about the last five reads count.
 const ALPHA = 0.3;
 

@@ -192,7 +192,9 @@ export class QueryService {
     if (wh.kind === 'embedded') {
       // Embedded only: a server's readonly profile must list `priority` as changeable first (ops/clickhouse).
       const { readonly, ...rest } = settings;
-      settings = { ...rest, priority: this.priority.priorityOf(tenantId, lane), readonly: readonly as number };
+      const priority = this.priority.priorityOf(tenantId, lane);
+      // A yielding read (an export, a heavy tenant's scan) gets one thread: the other cores stay free for everyone else.
+      settings = { ...rest, ...(priority === 2 ? { max_threads: 1 } : {}), priority, readonly: readonly as number };
     }
     const started = performance.now();
     try {
