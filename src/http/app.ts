@@ -20,7 +20,7 @@ import { ingestRoutes, type IngestRouteDeps } from './routes/ingest.ts';
 import { queryRoutes, type QueryRouteDeps } from './routes/query.ts';
 import { sdkRoutes } from './routes/sdk.ts';
 import type { Env } from './types.ts';
-import type { EdgeAppDeps } from '../edge-hardening.ts';
+import type { EdgeAppDeps } from './edge-deps.ts';
 import { forwardedHttpGuard } from './insecure-transport.ts';
 import { ipLimits } from './middleware/edge-limits.ts';
 import { accessWatch } from './middleware/access-watch.ts';
