@@ -14,9 +14,8 @@ import type { Logger } from '../log/index.ts';
 import { guardRows, GuardViolation, type EventWriter, type TenantBatch } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
 import type { EventRow } from '../../schemas/event-row.ts';
-import {
-  decodeSpoolPayload, deadLetterOf, GUARD_VIOLATION, UNDECODABLE, writeDeadLetters, type SpoolPayload,
-} from './dead-letters.ts';
+import { decodeSpoolPayload, type SpoolPayload } from './dead-letters.ts';
+import { deadLetterOf, GUARD_VIOLATION, UNDECODABLE, writeDeadLetters } from '../storage/dead-letters.ts';
 import type { Cursor, Spool } from './spool.ts';
 
 export { encodeSpoolPayload, decodeSpoolPayload, type SpoolPayload } from './dead-letters.ts';
