@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { readAnchors } from '../../audit/audit-log.ts';
 import { parseSince, readTrail, verifyAudit } from '../../audit/trail.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import { planMigrations } from '../../ops/migrate.ts';
 import { ctxOf } from '../audit-hooks.ts';
@@ -14,7 +15,7 @@ import { adminAuth } from './admin.ts';
 import { limitParam, ndjson, parseBody, tenantIdParam, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
-const TENANT = z.string().regex(/^ten_[0-9A-Za-z]{12}$/, 'must be a tenant id (ten_…)');
+const TENANT = z.string().regex(TENANT_ID, 'must be a tenant id (ten_…)');
 const BackupBody = z.object({ tenant: TENANT.optional() }).strict();
 
 function time(raw: string | undefined, name: string): Date | undefined {

@@ -9,6 +9,7 @@ import type { AuditLog } from '../../audit/audit-log.ts';
 import type { ControlPlane } from '../../control/control-plane.ts';
 import type { SupportGrants } from '../../control/support-grants.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import type { BackupService } from '../../ops/backup.ts';
 import type { DeletionService } from '../../ops/deletion.ts';
 import type { RetentionService } from '../../ops/retention.ts';
@@ -41,7 +42,6 @@ export interface GovernanceDeps {
   refreshKeys: () => Promise<void>;
 }
 
-const TENANT_ID = /^ten_[0-9A-Za-z]{12}$/;
 
 export function tenantIdParam(raw: string): string {
   if (!TENANT_ID.test(raw)) throw new AppError(ErrorCode.NOT_FOUND, 'no such tenant');

@@ -13,6 +13,7 @@ import type { AuditLog } from '../../audit/audit-log.ts';
 import type { ControlPlane } from '../../control/control-plane.ts';
 import type { EdgeSettingsStore } from '../../control/edge-settings.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import { assertWithinCeilings, type QueryCeilings } from '../../query/caps.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
 import type { Env } from '../types.ts';
@@ -28,7 +29,6 @@ export interface TenantSettingsDeps {
   queryCeilings: QueryCeilings;
 }
 
-const TENANT_ID = /^ten_[0-9A-Za-z]{12}$/;
 
 function tenantId(raw: string): string {
   if (!TENANT_ID.test(raw)) throw new AppError(ErrorCode.NOT_FOUND, 'no such tenant');
