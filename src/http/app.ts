@@ -34,13 +34,13 @@ export interface AppDeps {
   ingest: IngestRouteDeps;
   admin: AdminRouteDeps;
   query: QueryRouteDeps;
-  /** Audit log, backups, retention, deletion, support grants (issue 5). */
+  /** Audit log, backups, retention, deletion, support grants. */
   governance?: GovernanceDeps;
-  /** Rate limits, failed-auth throttling, plain-HTTP refusal, tenant edge settings (issue 6). */
+  /** Rate limits, failed-auth throttling, plain-HTTP refusal, tenant edge settings. */
   edge?: EdgeAppDeps;
-  /** The access anomaly watch (issue 8), fed after every /v1 request on the API listener. */
+  /** The access anomaly watch, fed after every /v1 request on the API listener. */
   anomaly?: { watch: AccessWatch; countryHeader?: string };
-  /** palisade_http_requests_total and friends (issue 8); every response of both apps is counted. */
+  /** palisade_http_requests_total and friends; every response of both apps is counted. */
   httpMetrics?: HttpMetricsSink;
   /** Readiness: can this edge accept and deliver events right now? */
   ready: () => Promise<{ ready: boolean; checks: Record<string, unknown> }>;

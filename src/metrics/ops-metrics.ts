@@ -1,5 +1,5 @@
 /**
- * Issue 8's metrics for alert rules that had nothing to read: certificate
+ * Gauges for the alert rules that need a fact only the edge knows: certificate
  * expiry, backup recency, ClickHouse reachability and free space on the data
  * directory. Read at scrape time like metrics.ts; no labels.
  */

@@ -1,5 +1,5 @@
 /**
- * DESIGN §2 step 8: moves spooled events into ClickHouse and checkpoints.
+ * Step 8 of the data flow (docs/architecture.md): moves spooled events into ClickHouse and checkpoints.
  * Each cycle reads from the checkpoint, groups the rows per tenant, writes the
  * groups through EventWriter (the only code that inserts events; one INSERT
  * carries up to 100 tenant-month partitions), and commits the spool

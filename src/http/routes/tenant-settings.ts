@@ -1,5 +1,5 @@
 /**
- * A tenant's edge settings on the admin listener (issue 6):
+ * A tenant's edge settings (privacy rules, rate limit, plain-HTTP policy, query caps) on the admin listener:
  *   GET   /admin/tenants/:id/settings   the settings in force (defaults where none were set)
  *   PATCH /admin/tenants/:id/settings   any subset of them; the rest stay as they are
  * Every edge picks a change up with its next key-table refresh (this one at
