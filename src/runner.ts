@@ -28,6 +28,8 @@ export interface Module {
   drain?(budget: StopBudget): void | Promise<void>;
   /** Release what opening acquired. */
   stop?(budget: StopBudget): void | Promise<void>;
+  /** Its part of the admin health page: plain facts, read from memory. */
+  health?(): Record<string, unknown>;
 }
 
 export type UnwindFailure = (module: string, phase: 'drain' | 'stop', err: unknown) => void;

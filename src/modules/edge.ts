@@ -123,6 +123,10 @@ export class EdgeModule implements Module {
     clearInterval(this.keyTimer);
   }
 
+  health(): { keys: number } {
+    return { keys: this.keys.size };
+  }
+
   private tenantSettings(tenantId: string): TenantSettings {
     return this.keys.tenant(tenantId)?.settings ?? DEFAULT_TENANT_SETTINGS;
   }

@@ -15,8 +15,8 @@ import type { Logger } from '../log/index.ts';
 import { registerMetrics } from '../metrics/metrics.ts';
 import type { StageMetrics } from '../metrics/stage-metrics.ts';
 import type { ServiceSecrets } from '../secrets/file-secrets.ts';
-import { Flusher } from '../spool/flusher.ts';
-import { Spool, type RecoveryReport } from '../spool/spool.ts';
+import { Flusher, type FlusherStatus } from '../spool/flusher.ts';
+import { Spool, type RecoveryReport, type SpoolStats } from '../spool/spool.ts';
 import { EventWriter } from '../storage/event-writer.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
 import type { Module, StopBudget } from '../runner.ts';
@@ -100,6 +100,10 @@ export class IngestionModule implements Module {
     }
     return false;
   };
+
+  health(): { spool: SpoolStats; flusher: FlusherStatus } {
+    return { spool: this.spool.stats(), flusher: this.flusher.status() };
+  }
 
   start(): void {
     this.warnings.start();

@@ -61,7 +61,7 @@ export function appDeps(o: Omit<ListenersOptions, 'tls'>, httpsPort: () => numbe
       adminToken: o.adminToken,
       control: edge.control,
       refreshKeys: edge.refreshKeys,
-      health: operations.health,
+      health: operations.healthPage,
       metrics: operations.metrics,
       doctor: operations.doctor,
     },

@@ -48,10 +48,10 @@ export class OperationsModule implements Module {
     registerAnomalyMetrics(registry, ANOMALY_KINDS, () => edge.anomalies?.counts ?? {});
   }
 
-  /** The admin listener's GET /admin/health. */
-  readonly health = async (): Promise<Record<string, unknown>> => {
+  /** The admin listener's GET /admin/health: every module's part. */
+  readonly healthPage = async (): Promise<Record<string, unknown>> => {
     const { edge, ingestion, governance } = this.o;
-    return { status: 'ok', keys: edge.keys.size, spool: ingestion.spool.stats(), flusher: ingestion.flusher.status(), ...governance.health() };
+    return { status: 'ok', ...edge.health(), ...ingestion.health(), ...governance.health() };
   };
 
   /** Prometheus exposition of the edge's metrics (counts and states, no tenant data). */
