@@ -42,7 +42,6 @@ export interface GovernanceDeps {
   refreshKeys: () => Promise<void>;
 }
 
-
 export function tenantIdParam(raw: string): string {
   if (!TENANT_ID.test(raw)) throw new AppError(ErrorCode.NOT_FOUND, 'no such tenant');
   return raw;

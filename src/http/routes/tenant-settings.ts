@@ -29,7 +29,6 @@ export interface TenantSettingsDeps {
   queryCeilings: QueryCeilings;
 }
 
-
 function tenantId(raw: string): string {
   if (!TENANT_ID.test(raw)) throw new AppError(ErrorCode.NOT_FOUND, 'no such tenant');
   return raw;
