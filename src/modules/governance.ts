@@ -5,6 +5,7 @@
  * the backup service themselves open earlier (modules/audit.ts), right after
  * the migrations.
  */
+import { AuditTrail } from '../audit/audit-trail.ts';
 import { AuditChainMonitor, type ChainMonitorStatus } from '../audit/chain-monitor.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
@@ -17,8 +18,10 @@ import type { BackupService, BackupStatus } from '../ops/backup.ts';
 import { DeletionService } from '../ops/deletion.ts';
 import { freeBytes } from '../ops/disk.ts';
 import { Housekeeper } from '../ops/housekeeping.ts';
+import { planMigrations } from '../ops/migrate.ts';
 import { PartsSampler } from '../ops/parts.ts';
 import { RetentionService } from '../ops/retention.ts';
+import { TenantExports } from '../ops/tenant-export.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
 import type { Module } from '../runner.ts';
 
@@ -84,8 +87,9 @@ export class GovernanceModule implements Module {
       adminToken: o.adminToken,
       adminActor: o.adminActor,
       audit: o.audit,
-      anchorDir: o.config.dataDir,
-      warehouse: o.warehouse,
+      trail: new AuditTrail(o.warehouse, o.config.dataDir),
+      exports: new TenantExports(o.warehouse, o.control),
+      migrationPlan: () => planMigrations(o.warehouse),
       control: o.control,
       backups: o.backups,
       retention: this.retention,
