@@ -399,12 +399,13 @@ const clickhouseVars = {
 type ClickHouseVars = z.output<z.ZodObject<typeof clickhouseVars>>;
 
 function embeddedEngine(v: ClickHouseVars) {
+  const ignoredUsers: string[] = (['CLICKHOUSE_QUERY_USER', 'CLICKHOUSE_INGEST_USER'] as const).filter((k) => v[k] !== undefined);
   return {
     kind: 'embedded' as const,
     database: v.CLICKHOUSE_DATABASE,
     timeoutMs: v.CLICKHOUSE_TIMEOUT_MS,
     /** CLICKHOUSE_*_USER variables set but ignored (chDB has no users): the start-up log says so. */
-    ignoredUsers: (['CLICKHOUSE_QUERY_USER', 'CLICKHOUSE_INGEST_USER'] as const).filter((k) => v[k] !== undefined) as string[],
+    ignoredUsers,
     migrateOnStart: v.PALISADE_MIGRATE_ON_START ?? true,
   };
 }
