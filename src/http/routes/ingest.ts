@@ -11,7 +11,7 @@ import type { KeyTable } from '../../auth/key-table.ts';
 import type { Config } from '../../config/index.ts';
 import type { IngestService } from '../../ingest/service.ts';
 import { EVENT_TYPES, type EventType } from '../../../schemas/event-row.ts';
-import { assertJsonContentType, readJsonBody } from '../body.ts';
+import { readJsonBody } from '../body.ts';
 import { assertNoCredentialInUrl, credentialFromBody, credentialFromHeader } from '../credentials.ts';
 import { errorResponse } from '../errors.ts';
 import { chargeKey, EXPOSED_HEADERS, type EdgeLimits } from '../middleware/edge-limits.ts';
@@ -41,6 +41,15 @@ const PATHS: readonly ('batch' | EventType)[] = ['batch', ...EVENT_TYPES];
 // Segment's analytics.js 2.0 posts to /v1/{t,p,i,g,a,s} (and /v1/b when batching):
 // the same bodies under one-letter names, so a site can switch by changing apiHost.
 const SHORT = new Map<string, 'batch' | EventType>([['b', 'batch'], ['t', 'track'], ['p', 'page'], ['s', 'screen'], ['i', 'identify'], ['g', 'group'], ['a', 'alias']]);
+
+// What the major browser SDKs send: @segment/analytics-next 1.84 adds
+// Authorization (Basic writeKey) and X-Retry-Count on retries;
+// @rudderstack/analytics-js 3.x and rudder-sdk-js 2.x add AnonymousId
+// (base64, for ordering) and Accept; ours may send Content-Encoding.
+const PREFLIGHT_HEADERS = 'authorization, content-type, content-encoding, x-retry-count, anonymousid, accept';
+
+// Segment- and RudderStack-style clients label JSON in several ways; the body decides (see body.ts).
+const ANY_LABEL = { anyLabel: true } as const;
 
 function allowCors(c: Context<Env>, origin: string): void {
   c.header('Access-Control-Allow-Origin', origin);
@@ -73,7 +82,7 @@ export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
     }
     allowCors(c, origin);
     c.header('Access-Control-Allow-Methods', 'POST');
-    c.header('Access-Control-Allow-Headers', 'authorization, content-type, content-encoding');
+    c.header('Access-Control-Allow-Headers', PREFLIGHT_HEADERS);
     c.header('Access-Control-Max-Age', '600');
     return c.body(null, 204);
   });
@@ -97,8 +106,7 @@ export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
     // unauthenticated traffic costs us no parsing.
     let principal = headerToken ? await deps.auth.authenticate(headerToken, { ip: c.get('clientIp') }) : undefined;
     if (principal) c.set('principal', principal);
-    assertJsonContentType(c.req.raw, true);
-    const body = await readJsonBody(c.req.raw, deps.limits, c.env?.incoming);
+    const body = await readJsonBody(c.req.raw, deps.limits, c.env?.incoming, ANY_LABEL);
     if (!principal) {
       principal = await deps.auth.authenticate(credentialFromBody(body), { ip: c.get('clientIp') });
       c.set('principal', principal);
