@@ -20,7 +20,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startRecordingProxy, type Fault, type RecordingProxy } from '../../test/helpers/recording-proxy.ts';
-import { basic, createTenant, removeDir, startPalisade, stats, waitFor, type CreatedTenant, type Palisade } from '../../test/helpers/palisade.ts';
+import { createTenant, removeDir, startPalisade, type Palisade } from '../../test/helpers/palisade.ts';
+import { assertExactlyForwarded, landed } from './landed.ts';
 
 const CHILD = fileURLToPath(new URL('./node-sdk-child.mjs', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -47,16 +48,6 @@ interface Mode {
   fault?: Fault;
 }
 
-interface ListedEvent {
-  messageId: string;
-  type: string;
-  event: string;
-  userId: string;
-  properties: Record<string, unknown>;
-  traits: Record<string, unknown>;
-  context: { library?: { name?: string } };
-}
-
 function runChild(sdk: string, runId: string, key: string, mode: Mode): Promise<{ sent: number; errors: string[] }> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env, NODE_EXTRA_CA_CERTS: path.join(p.dataDir, 'tls', 'self-signed.crt') };
@@ -73,22 +64,6 @@ function runChild(sdk: string, runId: string, key: string, mode: Mode): Promise<
       resolve(JSON.parse(line) as { sent: number; errors: string[] });
     });
   });
-}
-
-async function listEvents(t: CreatedTenant): Promise<ListedEvent[]> {
-  const r = await p.api<{ events: ListedEvent[] }>('POST', '/v1/query', { body: { kind: 'events', from: '-1d', limit: 200 }, headers: basic(t.keys.query) });
-  assert.equal(r.status, 200, r.text);
-  return r.body.events;
-}
-
-/** Exactly n events, given time to arrive, and none more after a pause. */
-async function landed(t: CreatedTenant, n: number): Promise<ListedEvent[]> {
-  await waitFor(async () => (await stats(p, t.tenant.id)).events >= n, 15_000, `${n} events for ${t.tenant.name}`);
-  await new Promise((r) => setTimeout(r, 500));
-  assert.equal((await stats(p, t.tenant.id)).events, n, 'no event stored twice');
-  const events = await listEvents(t);
-  assert.equal(events.length, n);
-  return events;
 }
 
 const SDKS: { pkg: string; library: RegExp; modes: Mode[] }[] = [
@@ -168,12 +143,11 @@ for (const sdk of SDKS) {
         assert.deepEqual(result.errors, [], 'the SDK reported no error');
 
         // What landed: each type once, the retried batch not twice.
-        const events = await landed(t, result.sent);
+        const events = await landed(p, t, result.sent);
         const types = events.map((e) => e.type).sort();
         const expected = ['alias', 'group', 'identify', 'page', 'track', ...(result.sent === 6 ? ['screen'] : [])].sort();
         assert.deepEqual(types, expected);
-        const acked = new Set(mine.filter((r) => r.forwarded).flatMap((r) => r.messageIds));
-        assert.deepEqual(events.map((e) => e.messageId).sort(), [...acked].sort(), 'exactly the messageIds sent, each once');
+        assertExactlyForwarded(events, mine);
         const track = events.find((e) => e.type === 'track');
         assert.equal(track?.event, `${runId} Order Completed`);
         assert.equal(track?.userId, `${runId}-user`);

@@ -42,11 +42,16 @@ const PATHS: readonly ('batch' | EventType)[] = ['batch', ...EVENT_TYPES];
 // the same bodies under one-letter names, so a site can switch by changing apiHost.
 const SHORT = new Map<string, 'batch' | EventType>([['b', 'batch'], ['t', 'track'], ['p', 'page'], ['s', 'screen'], ['i', 'identify'], ['g', 'group'], ['a', 'alias']]);
 
-// What the major browser SDKs send: @segment/analytics-next 1.84 adds
-// Authorization (Basic writeKey) and X-Retry-Count on retries;
-// @rudderstack/analytics-js 3.x and rudder-sdk-js 2.x add AnonymousId
-// (base64, for ordering) and Accept; ours may send Content-Encoding.
-const PREFLIGHT_HEADERS = 'authorization, content-type, content-encoding, x-retry-count, anonymousid, accept';
+// What the major browser SDKs send (read from their code, proven in
+// sdk/third-party/browser-sdks.int.test.ts): @segment/analytics-next 1.84
+// adds Authorization (Basic writeKey) and X-Retry-Count on retries;
+// @rudderstack/analytics-js 3.x adds Authorization, AnonymousId (base64, for
+// ordering), SentAt, and Rsa-* on a retried or recovered item. Ours may send
+// Content-Encoding. A header missing here fails the whole preflight.
+const PREFLIGHT_HEADERS = [
+  'authorization', 'content-type', 'content-encoding', 'accept', 'x-retry-count',
+  'anonymousid', 'sentat', 'rsa-recovered', 'rsa-retry-attempt', 'rsa-retry-reason', 'rsa-since-first-attempt', 'rsa-since-last-attempt',
+].join(', ');
 
 // Segment- and RudderStack-style clients label JSON in several ways; the body decides (see body.ts).
 const ANY_LABEL = { anyLabel: true } as const;
