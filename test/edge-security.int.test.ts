@@ -109,7 +109,7 @@ describe('browser keys and CORS', () => {
     assert.equal(ok.headers['access-control-allow-origin'], ORIGIN);
     // What @segment/analytics-next and @rudderstack/analytics-js put on their requests.
     const allowed = String(ok.headers['access-control-allow-headers']).split(/,\s*/);
-    for (const header of ['authorization', 'content-type', 'content-encoding', 'x-retry-count', 'anonymousid', 'accept']) assert.ok(allowed.includes(header), header);
+    for (const header of ['authorization', 'content-type', 'content-encoding', 'x-retry-count', 'anonymousid', 'accept', 'sentat', 'rsa-retry-attempt', 'rsa-since-last-attempt']) assert.ok(allowed.includes(header), header);
     const no = await p.api('OPTIONS', '/v1/batch', { headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
     assert.equal(no.status, 403);
     assert.equal(no.headers['access-control-allow-origin'], undefined);
