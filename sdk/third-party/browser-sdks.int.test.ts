@@ -16,10 +16,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { after, afterEach, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '../../test/helpers/chromium.ts';
-import { createTenant, removeDir, startPalisade, stats, type CreatedTenant, type Palisade } from '../../test/helpers/palisade.ts';
+import { createTenant, removeDir, startPalisade, stats, waitFor, type CreatedTenant, type Palisade } from '../../test/helpers/palisade.ts';
 import { startRecordingProxy, type Fault, type Recorded, type RecordingProxy } from '../../test/helpers/recording-proxy.ts';
 import { startSite, type Site } from '../browser/test-site.ts';
 import { rudderBundle, segmentBundle } from './browser-entries.ts';
@@ -45,6 +45,13 @@ before(async () => {
   ]);
 });
 
+// Every test's browser context is closed after it, passed or failed: a page left open
+// keeps sending (analytics-next's own telemetry to /v1/m, queued retries) into the next test.
+const contexts: BrowserContext[] = [];
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((c) => c.close().catch(() => undefined)));
+});
+
 after(async () => {
   await browser?.close();
   await Promise.all([proxy?.close(), site?.close()]);
@@ -66,6 +73,7 @@ async function open(name: string, html: (t: CreatedTenant, runId: string) => str
   const runId = `b${++runs}`;
   const t = await createTenant(p, `${name}-${runId}`, [site.origin]);
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
+  contexts.push(ctx);
   const page = await ctx.newPage();
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(e.message));
@@ -156,7 +164,6 @@ describe(`@segment/analytics-next ${version('@segment/analytics-next')}, unchang
       assert.equal(r.status, 200);
     }
     assertPreflights(run.mine(), ['authorization']);
-    await run.page.context().close();
   });
 
   test('batching (/v1/b): the events go together', async () => {
@@ -165,16 +172,15 @@ describe(`@segment/analytics-next ${version('@segment/analytics-next')}, unchang
     const posts = run.mine().filter((r) => r.method === 'POST');
     assert.ok(posts.every((r) => r.path === '/v1/b' && r.status === 200), posts.map((r) => `${r.path} ${r.status}`).join());
     assert.ok(posts.some((r) => r.messageIds.length >= 2), 'at least one request carried several events');
-    await run.page.context().close();
   });
 
   test('batching, flushed when the tab is hidden (visibilitychange: a keepalive fetch)', async () => {
     // A batch that would wait a minute: only the page going away can send it.
     const run = await open('segment-exit', segmentPage({ deliveryStrategy: { strategy: 'batching', config: { size: 100, timeout: 60_000 } } }));
     assert.equal(run.mine().filter((r) => r.method === 'POST').length, 0, 'nothing sent while the page is in view');
-    // What a tab switch or a mobile app switch does. (Closing the tab fires pagehide, which
-    // takes the same path in analytics-next; headless Chromium did not send that keepalive
-    // request reliably, so this test hides the tab instead.)
+    // What a tab switch or a mobile app switch does. (A tab closed before any request was
+    // preflighted: Chromium sends the unload-time preflight only sometimes, 2 of 5 tries
+    // here, so that case is not asserted; with the preflight cached, the next test, it is.)
     await run.page.evaluate(() => {
       Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
       document.dispatchEvent(new Event('visibilitychange'));
@@ -184,7 +190,22 @@ describe(`@segment/analytics-next ${version('@segment/analytics-next')}, unchang
     assert.equal(posts.length, 1);
     assert.equal(posts[0]?.path, '/v1/b');
     assert.equal(posts[0]?.messageIds.length, SEGMENT_TYPES.length);
-    await run.page.context().close();
+  });
+
+  test('batching: what is still queued when the tab closes goes out on pagehide (a keepalive fetch, its preflight cached)', async () => {
+    // Batches of 2, or a minute: the first batch goes at once (its preflight cached for
+    // Access-Control-Max-Age); analytics-next holds the rest while that one is in flight, and
+    // then for the minute, so only closing the tab sends them.
+    const run = await open('segment-close', segmentPage({ deliveryStrategy: { strategy: 'batching', config: { size: 2, timeout: 60_000 } } }));
+    await waitFor(async () => (await stats(p, run.t.tenant.id)).events >= 2, 15_000, 'the first batch');
+    await new Promise((r) => setTimeout(r, 500));
+    const mark = run.mine().length;
+    const before = (await stats(p, run.t.tenant.id)).events;
+    assert.ok(before < SEGMENT_TYPES.length, `events wait in the batch (${before} of ${SEGMENT_TYPES.length} sent)`);
+    await run.page.close({ runBeforeUnload: true });
+    await segmentLanded(run);
+    const onClose = run.mine().slice(mark);
+    assert.ok(onClose.length > 0 && onClose.every((r) => r.method === 'POST' && r.path === '/v1/b' && r.status === 200), JSON.stringify(onClose.map((r) => [r.method, r.path, r.status])));
   });
 
   test('a 503 is retried and the events land once', async () => {
@@ -193,7 +214,6 @@ describe(`@segment/analytics-next ${version('@segment/analytics-next')}, unchang
     const posts = run.mine().filter((r) => r.method === 'POST');
     assert.equal(posts[0]?.status, 503);
     assert.ok(posts.slice(1).some((r) => r.path === posts[0]?.path && r.status === 200 && r.messageIds.join() === posts[0]?.messageIds.join()), 'retried with the same messageId');
-    await run.page.context().close();
   });
 
   test('a 429 with Retry-After is waited out, then retried', async () => {
@@ -202,7 +222,6 @@ describe(`@segment/analytics-next ${version('@segment/analytics-next')}, unchang
     const posts = run.mine().filter((r) => r.method === 'POST');
     assert.equal(posts[0]?.status, 429);
     assert.ok(posts.some((r) => r.status === 200), 'delivered after the wait');
-    await run.page.context().close();
   });
 
   test('an acknowledgement lost after Palisade stored the event: the retry is stored once', async () => {
@@ -212,7 +231,6 @@ describe(`@segment/analytics-next ${version('@segment/analytics-next')}, unchang
     assert.equal(posts[0]?.forwarded, true);
     assert.equal(posts[0]?.status, 503);
     assert.ok(posts.slice(1).some((r) => r.messageIds.join() === posts[0]?.messageIds.join() && r.status === 200), 'retried with the same messageId');
-    await run.page.context().close();
   });
 });
 
@@ -269,7 +287,6 @@ describe(`@rudderstack/analytics-js ${version('@rudderstack/analytics-js')}, unc
       assert.ok(r.headers.anonymousid, 'AnonymousId header');
     }
     assertPreflights(run.mine(), ['authorization', 'anonymousid', 'sentat', 'content-type']);
-    await run.page.context().close();
   });
 
   test('batching (/v1/batch): the events go together', async () => {
@@ -278,7 +295,6 @@ describe(`@rudderstack/analytics-js ${version('@rudderstack/analytics-js')}, unc
     const posts = run.mine().filter((r) => r.method === 'POST');
     assert.ok(posts.every((r) => r.path === '/v1/batch' && r.status === 200), posts.map((r) => `${r.path} ${r.status}`).join());
     assert.ok(posts.some((r) => r.messageIds.length >= 2), 'at least one request carried several events');
-    await run.page.context().close();
   });
 
   test('a 503 is retried (with its Rsa-Retry-* headers allowed by the preflight) and the events land once', async () => {
@@ -289,14 +305,12 @@ describe(`@rudderstack/analytics-js ${version('@rudderstack/analytics-js')}, unc
     const retry = posts.slice(1).find((r) => r.messageIds.join() === posts[0]?.messageIds.join());
     assert.equal(retry?.status, 200, 'retried with the same messageId');
     assert.equal(retry?.headers['rsa-retry-attempt'], '1');
-    await run.page.context().close();
   });
 
   test('a 429 is retried', async () => {
     const run = await open('rudder-429', rudderPage({ queueOptions: { minRetryDelay: 200 } }), { kind: 'refuse', status: 429, retryAfter: 1 });
     await rudderLanded(run);
     assert.equal(run.mine().filter((r) => r.method === 'POST')[0]?.status, 429);
-    await run.page.context().close();
   });
 
   test('an acknowledgement lost after Palisade stored the event: the retry is stored once', async () => {
@@ -305,7 +319,6 @@ describe(`@rudderstack/analytics-js ${version('@rudderstack/analytics-js')}, unc
     const posts = run.mine().filter((r) => r.method === 'POST');
     assert.equal(posts[0]?.forwarded, true);
     assert.ok(posts.slice(1).some((r) => r.messageIds.join() === posts[0]?.messageIds.join() && r.status === 200), 'retried with the same messageId');
-    await run.page.context().close();
   });
 
   test('useBeacon is not supported: it puts the writeKey in the URL, which Palisade never accepts', async () => {
@@ -319,6 +332,5 @@ describe(`@rudderstack/analytics-js ${version('@rudderstack/analytics-js')}, unc
       assert.ok(b.status >= 400 && b.status < 500, `refused with a 4xx, not stored (got ${b.status})`);
     }
     assert.equal((await stats(p, run.t.tenant.id)).events, 0);
-    await run.page.context().close();
   });
 });

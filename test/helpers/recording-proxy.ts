@@ -28,6 +28,8 @@ export interface Recorded {
   forwarded: boolean;
   /** messageIds in the body (a batch or a single event), when the body was JSON. */
   messageIds: string[];
+  /** The body's size on the wire, in bytes. */
+  bytes: number;
 }
 
 export type Fault = { kind: 'refuse'; status: 503 } | { kind: 'refuse'; status: 429; retryAfter: number } | { kind: 'loseAck' };
@@ -62,7 +64,7 @@ export async function startRecordingProxy(o: { palisadePort: number; tlsDir: str
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
-      const rec: Recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, status: 0, forwarded: false, messageIds: messageIdsOf(raw, req.headers['content-encoding']) };
+      const rec: Recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, status: 0, forwarded: false, messageIds: messageIdsOf(raw, req.headers['content-encoding']), bytes: raw.length };
       requests.push(rec);
       const fault = req.method === 'POST' ? faults.shift() : undefined;
       const origin = req.headers.origin;

@@ -88,7 +88,10 @@ export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
     allowCors(c, origin);
     c.header('Access-Control-Allow-Methods', 'POST');
     c.header('Access-Control-Allow-Headers', PREFLIGHT_HEADERS);
-    c.header('Access-Control-Max-Age', '600');
+    // 2 h, Chromium's cap: a page's later requests, and above all the keepalive
+    // flush when the tab closes, then need no preflight; Chromium sends an
+    // unload-time preflight unreliably (sdk/third-party/browser-sdks.int.test.ts).
+    c.header('Access-Control-Max-Age', '7200');
     return c.body(null, 204);
   });
 
