@@ -105,6 +105,9 @@ describe('browser keys and CORS', () => {
     const ok = await p.api('OPTIONS', '/v1/batch', { headers: { origin: ORIGIN, 'access-control-request-method': 'POST' } });
     assert.equal(ok.status, 204);
     assert.equal(ok.headers['access-control-allow-origin'], ORIGIN);
+    // What @segment/analytics-next and @rudderstack/analytics-js put on their requests.
+    const allowed = String(ok.headers['access-control-allow-headers']).split(/,\s*/);
+    for (const header of ['authorization', 'content-type', 'content-encoding', 'x-retry-count', 'anonymousid', 'accept', 'sentat', 'rsa-retry-attempt', 'rsa-since-last-attempt']) assert.ok(allowed.includes(header), header);
     const no = await p.api('OPTIONS', '/v1/batch', { headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
     assert.equal(no.status, 403);
     assert.equal(no.headers['access-control-allow-origin'], undefined);
@@ -141,11 +144,23 @@ describe('limits and malformed requests', () => {
 
   test('malformed JSON, wrong content type, unknown route, wrong method', async () => {
     await expectError(await p.api('POST', '/v1/track', { raw: '{"event":', headers: { ...h(), 'content-type': 'application/json' } }), 400, 'invalid_json');
+    // Any label is accepted for a JSON body (see the next test); a body in another format is a 415.
     await expectError(await p.api('POST', '/v1/track', { raw: 'event=x', headers: { ...h(), 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported_media_type');
     await expectError(await p.api('POST', '/v1/nope', { body: event, headers: h() }), 404, 'not_found');
     await expectError(await p.api('GET', '/v1/track', { headers: h() }), 405, 'method_not_allowed');
     await expectError(await p.api('POST', '/v1/batch', { body: { batch: 'nope' }, headers: h() }), 400, 'invalid_body');
     await expectError(await p.api('POST', '/v1/batch', { body: [1, 2], headers: h() }), 400, 'invalid_body');
+  });
+
+  test('a JSON body is accepted whatever its label, gzip or not (rudder-sdk-node sends gzip as form-urlencoded)', async () => {
+    for (const label of ['text/plain', 'application/x-www-form-urlencoded', undefined]) {
+      for (const gz of [false, true]) {
+        const headers: Record<string, string> = { ...h(), ...(label ? { 'content-type': label } : {}), ...(gz ? { 'content-encoding': 'gzip' } : {}) };
+        const json = JSON.stringify(event);
+        const r = await p.api('POST', '/v1/track', { raw: gz ? gzipSync(json) : json, headers });
+        assert.equal(r.status, 200, `${label ?? 'no label'} gzip=${gz}: ${r.text}`);
+      }
+    }
   });
 
   test('too many properties, too deep, bad timestamps: rejected with their own codes', async () => {
@@ -170,12 +185,12 @@ describe('limits and malformed requests', () => {
   });
 
   test('nothing from any refused request was stored', async () => {
-    // Accepted above: 1 (revoked-key test) + 1 + 1 (browser) + 1 (batch with big) + 1 (gzip) + 1 (headers) = 6.
+    // Accepted above: 1 (revoked-key test) + 1 + 1 (browser) + 1 (batch with big) + 1 (gzip) + 6 (labels) + 1 (headers) = 12.
     const s = await waitFor(async () => {
       const s = await stats(p, t.tenant.id);
-      return s.events >= 6 && s;
+      return s.events >= 12 && s;
     }, 3_000, 'accepted events');
     await new Promise((r) => setTimeout(r, 500));
-    assert.equal((await stats(p, t.tenant.id)).events, 6, JSON.stringify(s));
+    assert.equal((await stats(p, t.tenant.id)).events, 12, JSON.stringify(s));
   });
 });

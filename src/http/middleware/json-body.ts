@@ -7,13 +7,20 @@ import type { Context } from 'hono';
 import { assertJsonContentType, readJsonBody, type BodyLimits } from '../body.ts';
 import type { Env } from '../types.ts';
 
-export function sharedJsonBody(o: { limits: BodyLimits; allowTextPlain: boolean }): (c: Context<Env>) => Promise<unknown> {
+/**
+ * `anyLabel`: the tracking routes take a JSON body whatever its Content-Type
+ * label (Segment- and RudderStack-style clients send text/plain,
+ * form-urlencoded or none); the body decides. Otherwise the label must say
+ * JSON (or text/plain when `allowTextPlain`).
+ */
+export function sharedJsonBody(o: { limits: BodyLimits; allowTextPlain: boolean; anyLabel?: boolean }): (c: Context<Env>) => Promise<unknown> {
+  const options = { anyLabel: o.anyLabel === true };
   return function jsonBody(c) {
     let body = c.get('jsonBody');
     if (!body) {
       body = (async () => {
-        assertJsonContentType(c.req.raw, o.allowTextPlain);
-        return await readJsonBody(c.req.raw, o.limits, c.env?.incoming);
+        if (!options.anyLabel) assertJsonContentType(c.req.raw, o.allowTextPlain);
+        return await readJsonBody(c.req.raw, o.limits, c.env?.incoming, options);
       })();
       c.set('jsonBody', body);
     }

@@ -18,7 +18,9 @@ const KEY_SECURITY: Record<string, string[]>[] = [{ keyBasic: [] }, { keyBearer:
 const V1 = [403, 429, ...ALWAYS];
 
 /** The labels a JSON body may carry on /v1/* (beacons cannot send application/json without a preflight). */
-const INGEST_BODY_TYPES = ['application/json', 'text/plain'];
+// The tracking routes read the body as JSON whatever its label (Segment- and
+// RudderStack-style clients send these three); see src/http/body.ts.
+const INGEST_BODY_TYPES = ['application/json', 'text/plain', 'application/x-www-form-urlencoded'];
 
 const SHORT: Record<string, 'batch' | EventType> = { b: 'batch', t: 'track', p: 'page', s: 'screen', i: 'identify', g: 'group', a: 'alias' };
 

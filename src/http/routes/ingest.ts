@@ -28,7 +28,7 @@ export interface IngestRouteDeps {
   accepting: () => AppError | undefined;
   /** Accepted events, for the audit log's per-key, per-minute ingestion entries (a Map update, nothing more). */
   onAccepted?: (principal: Principal, ip: string, events: number) => void;
-  /** Per-key event rate limits (issue 6); the per-IP ones run as middleware before this route. */
+  /** Per-key event rate limits; the per-IP ones run as middleware before this route. */
   edgeLimits?: EdgeLimits;
 }
 
@@ -44,6 +44,21 @@ const PATHS: readonly ('batch' | EventType)[] = ['batch', ...EVENT_TYPES];
 // the same bodies under one-letter names, so a site can switch by changing apiHost.
 const SHORT = new Map<string, 'batch' | EventType>([['b', 'batch'], ['t', 'track'], ['p', 'page'], ['s', 'screen'], ['i', 'identify'], ['g', 'group'], ['a', 'alias']]);
 
+// What the major browser SDKs send (read from their code, proven in
+// sdk/third-party/browser-sdks.int.test.ts): @segment/analytics-next 1.84
+// adds Authorization (Basic writeKey) and X-Retry-Count on retries;
+// @rudderstack/analytics-js 3.x adds Authorization, AnonymousId (base64, for
+// ordering), SentAt, and Rsa-* on a retried or recovered item. Ours may send
+// Content-Encoding. A header missing here fails the whole preflight.
+const PREFLIGHT_HEADERS = [
+  'authorization', 'content-type', 'content-encoding', 'accept', 'x-retry-count',
+  'anonymousid', 'sentat', 'rsa-recovered', 'rsa-retry-attempt', 'rsa-retry-reason', 'rsa-since-first-attempt', 'rsa-since-last-attempt',
+].join(', ');
+// 2 h, Chromium's cap: a page's later requests, and above all the keepalive
+// flush when the tab closes, then need no preflight; Chromium sends an
+// unload-time preflight unreliably (sdk/third-party/browser-sdks.int.test.ts).
+const PREFLIGHT_MAX_AGE_SECONDS = 7200;
+
 function eventPath(param: string): 'batch' | EventType | undefined {
   const path = (SHORT.get(param) ?? param) as 'batch' | EventType;
   return PATHS.includes(path) ? path : undefined;
@@ -52,7 +67,7 @@ function eventPath(param: string): 'batch' | EventType | undefined {
 export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
   const app = new Hono<Env>();
 
-  const jsonBody = sharedJsonBody({ limits: deps.limits, allowTextPlain: true });
+  const jsonBody = sharedJsonBody({ limits: deps.limits, allowTextPlain: true, anyLabel: true });
   // Refusals (401/403/429/503) must be readable by the browser SDK on any
   // origin a tenant allows, or it cannot tell "stop" from "retry after N s".
   // A preflight carries no credential, so it is answered for any origin some
@@ -61,7 +76,7 @@ export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
   const ingestCors = cors({
     origin: (origin) => deps.keys.isKnownOrigin(origin),
     exposeHeaders: EXPOSED_HEADERS,
-    preflight: { allowMethods: 'POST', allowHeaders: 'authorization, content-type, content-encoding', maxAgeSeconds: 600 },
+    preflight: { allowMethods: 'POST', allowHeaders: PREFLIGHT_HEADERS, maxAgeSeconds: PREFLIGHT_MAX_AGE_SECONDS },
   });
   const knownPath: MiddlewareHandler<Env> = async function knownPath(c, next) {
     if (!eventPath(c.req.param('path') ?? '')) throw new AppError(ErrorCode.NOT_FOUND, 'no such route');
