@@ -40,11 +40,11 @@ const ORIGIN = z
     }
   }, 'must be an origin such as https://example.com (scheme, host, optional port; no path, no wildcard)');
 
-const CreateTenant = z.object({ name: z.string().trim().min(1).max(200), allowedOrigins: z.array(ORIGIN).max(100).default([]) }).strict();
-const UpdateTenant = z
+export const CreateTenant = z.object({ name: z.string().trim().min(1).max(200), allowedOrigins: z.array(ORIGIN).max(100).default([]) }).strict();
+export const UpdateTenant = z
   .object({ name: z.string().trim().min(1).max(200).optional(), addAllowedOrigins: z.array(ORIGIN).max(100).optional(), removeAllowedOrigins: z.array(z.string().max(512)).max(100).optional() })
   .strict();
-const CreateKey = z.object({ scope: z.enum(SCOPES as [string, ...string[]]) }).strict();
+export const CreateKey = z.object({ scope: z.enum(SCOPES as [string, ...string[]]) }).strict();
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();

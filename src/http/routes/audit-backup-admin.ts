@@ -15,7 +15,7 @@ import { limitParam, ndjson, parseBody, tenantIdParam, type GovernanceDeps } fro
 import type { Env } from '../types.ts';
 
 const TENANT = z.string().regex(/^ten_[0-9A-Za-z]{12}$/, 'must be a tenant id (ten_…)');
-const BackupBody = z.object({ tenant: TENANT.optional() }).strict();
+export const BackupBody = z.object({ tenant: TENANT.optional() }).strict();
 
 function time(raw: string | undefined, name: string): Date | undefined {
   const d = parseSince(raw);

@@ -16,7 +16,7 @@ import { adminAuth } from './admin.ts';
 import { ndjson, parseBody, tenantIdParam, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
-const RetentionBody = z.object({ retentionDays: z.number().int().min(0).max(MAX_RETENTION_DAYS) }).strict();
+export const RetentionBody = z.object({ retentionDays: z.number().int().min(0).max(MAX_RETENTION_DAYS) }).strict();
 /** Optional body of a user deletion and its plan: anonymous ids the data subject showed to be theirs. */
 export const UserDeletionBody = z.object({ anonymousIds: z.array(z.string().min(1).max(256)).max(100).optional() }).strict();
 

@@ -16,7 +16,7 @@ import { assertNoCredentialInUrl, credentialFromHeader } from '../credentials.ts
 import { limitParam, ndjson, parseBody, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
-const CreateGrant = z
+export const CreateGrant = z
   .object({
     duration: z.string().max(16).refine((v) => parseDuration(v) !== undefined, 'a duration such as "8h" or "7d" (at most 21d)'),
     reason: z.string().trim().max(500).default(''),
