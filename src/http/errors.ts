@@ -28,8 +28,9 @@ export function onError(logger: Logger): ErrorHandler<Env> {
       logger.warn({ requestId: c.get('requestId'), route: c.req.routePath, kind: err.kind, clickhouseCode: err.clickhouseCode }, 'warehouse unavailable');
       return errorResponse(c, new AppError(ErrorCode.UNAVAILABLE, 'the database is busy or unreachable; retry shortly', { retryAfter: 2 }));
     }
-    if (err instanceof WarehouseError && err.kind === 'argument') {
-      // A bound value the engine refused: the request's mistake, not an outage (no page for on-call).
+    if (err instanceof WarehouseError && (err.kind === 'argument' || err.kind === 'data')) {
+      // A bound value the engine refused (bad argument, type mismatch, unparseable): the request's
+      // mistake, not an outage (no page for on-call). Logged with the engine's code, so a bug of ours still shows.
       logger.warn({ requestId: c.get('requestId'), route: c.req.routePath, kind: err.kind, clickhouseCode: err.clickhouseCode }, 'database refused an argument');
       return errorResponse(c, new AppError(ErrorCode.BAD_REQUEST, 'the database refused a value in this request'));
     }
