@@ -392,12 +392,12 @@ function requests(): fc.Arbitrary<Req> {
     { weight: 3, arbitrary: adminAudit },
     { weight: 1, arbitrary: adminTenants },
     { weight: 1, arbitrary: adminPatch },
-    { weight: 2, arbitrary: adminSettings },
+    { weight: 1, arbitrary: adminSettings },
     { weight: 1, arbitrary: adminKeys },
     { weight: 2, arbitrary: adminRetention },
     { weight: 3, arbitrary: adminUsers },
     { weight: 1, arbitrary: adminDeleteTenant },
-    { weight: 4, arbitrary: adminSupport },
+    { weight: 2, arbitrary: adminSupport },
     { weight: 2, arbitrary: adminBackups },
   );
 }
