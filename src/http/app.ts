@@ -27,6 +27,7 @@ import { accessWatch } from './middleware/access-watch.ts';
 import type { AccessWatch } from '../anomaly/watch.ts';
 import { httpMetrics, type HttpMetricsSink } from './middleware/http-metrics.ts';
 import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
+import { openApiDocument } from './openapi/route.ts';
 
 export interface AppDeps {
   logger: Logger;
@@ -74,6 +75,7 @@ export function createApiApp(deps: AppDeps): Hono<Env> {
     app.use('/v1/*', ipLimits(deps.edge.limits));
   }
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/openapi.json', openApiDocument('api'));
   app.get('/readyz', async (c) => {
     const r = await deps.ready();
     return c.json({ status: r.ready ? 'ready' : 'degraded', checks: r.checks }, r.ready ? 200 : 503);
@@ -97,8 +99,9 @@ export function createAdminApp(deps: AppDeps): Hono<Env> {
   const g = deps.governance;
   // First, so it sees every admin change after its handler ran.
   if (g) app.use('/admin/*', auditAdminActions({ audit: g.audit, actor: g.adminActor, logger: deps.logger }));
+  app.get('/openapi.json', openApiDocument('admin'));
   app.route('/', adminRoutes(deps.admin));
-  if (deps.edge) app.route('/', tenantSettingsRoutes(deps.edge.settings));
+  if (deps.edge) app.route('/', tenantSettingsRoutes(deps.edge.settings, { adminToken: deps.admin.adminToken }));
   if (g) {
     app.route('/', auditBackupAdminRoutes(g));
     app.route('/', tenantDataAdminRoutes(g));

@@ -10,6 +10,7 @@ import { statfsSync } from 'node:fs';
 import path from 'node:path';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { AuditLog } from '../audit/audit-log.ts';
+import { AuditTrail } from '../audit/audit-trail.ts';
 import { AuditChainMonitor, type ChainMonitorStatus } from '../audit/chain-monitor.ts';
 import type { Config } from '../config/index.ts';
 import type { ControlPlane } from '../control/control-plane.ts';
@@ -20,9 +21,10 @@ import type { Warehouse } from '../storage/warehouse.ts';
 import { BackupService, type BackupStatus } from './backup.ts';
 import { DeletionService } from './deletion.ts';
 import { Housekeeper } from './housekeeping.ts';
-import { migrateWithBackup, migrationAudit, requireMigrated, type MigrationRun } from './migrate.ts';
+import { migrateWithBackup, migrationAudit, planMigrations, requireMigrated, type MigrationRun } from './migrate.ts';
 import { PartsSampler } from './parts.ts';
 import { RetentionService } from './retention.ts';
+import { TenantExports } from './tenant-export.ts';
 
 export interface AttachOptions {
   control: ControlPlane;
@@ -139,8 +141,9 @@ export class Governance {
       adminToken: o.adminToken,
       adminActor: o.adminActor,
       audit,
-      anchorDir: this.config.dataDir,
-      warehouse,
+      trail: new AuditTrail(warehouse, this.config.dataDir),
+      exports: new TenantExports(warehouse, o.control),
+      migrationPlan: () => planMigrations(warehouse),
       control: o.control,
       backups,
       retention,

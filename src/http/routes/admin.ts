@@ -3,14 +3,13 @@
  * admin token. Tenants and keys; a key's token appears in exactly one
  * response, the one that created it.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono } from 'hono';
 import { z } from 'zod';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import { SCOPES } from '../../auth/tokens.ts';
 import type { ControlPlane } from '../../control/control-plane.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
-import { credentialFromHeader } from '../credentials.ts';
+import { adminToken } from '../middleware/admin-token.ts';
 import type { Env } from '../types.ts';
 
 export interface AdminRouteDeps {
@@ -46,23 +45,6 @@ export const UpdateTenant = z
   .strict();
 export const CreateKey = z.object({ scope: z.enum(SCOPES as [string, ...string[]]) }).strict();
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-export function adminAuth(token: string): MiddlewareHandler<Env> {
-  const expected = digest(token);
-  return async function adminAuth(c, next) {
-    const presented = credentialFromHeader(c.req.header('authorization'));
-    // Compare digests so length differences leak nothing and timing is constant.
-    if (!presented || !timingSafeEqual(digest(presented), expected)) {
-      throw new AppError(ErrorCode.UNAUTHORIZED, 'admin token required (Authorization: Bearer <token>)');
-    }
-    c.set('adminAuthenticated', true);
-    await next();
-  };
-}
-
 async function parse<T extends z.ZodTypeAny>(req: Request, schema: T): Promise<z.infer<T>> {
   assertJsonContentType(req, false);
   const body = await readJsonBody(req, { maxBodyBytes: 64 * 1024, maxDecompressedBytes: 64 * 1024 });
@@ -91,7 +73,7 @@ export function adminRoutes(deps: AdminRouteDeps): Hono<Env> {
       return c.body(m.body, 200, { 'Content-Type': m.contentType, 'Cache-Control': 'no-store' });
     });
   }
-  app.use('/admin/*', adminAuth(deps.adminToken));
+  app.use('/admin/*', adminToken(deps.adminToken));
   const doctor = deps.doctor;
   if (doctor) app.get('/admin/doctor', async (c) => c.json(await doctor()));
 

@@ -15,6 +15,7 @@ import type { EdgeSettingsStore } from '../../control/edge-settings.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import { assertWithinCeilings, type QueryCeilings } from '../../query/caps.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
+import { adminToken } from '../middleware/admin-token.ts';
 import type { Env } from '../types.ts';
 
 export interface TenantSettingsDeps {
@@ -39,8 +40,9 @@ function changedFields(before: TenantSettings, after: TenantSettings): string[] 
   return (Object.keys(after) as (keyof TenantSettings)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
-export function tenantSettingsRoutes(d: TenantSettingsDeps): Hono<Env> {
+export function tenantSettingsRoutes(d: TenantSettingsDeps, auth: { adminToken: string }): Hono<Env> {
   const app = new Hono<Env>();
+  app.use('/admin/*', adminToken(auth.adminToken));
 
   app.get('/admin/tenants/:id/settings', async (c) => {
     const id = tenantId(c.req.param('id'));

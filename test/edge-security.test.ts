@@ -1,19 +1,22 @@
 /**
  * The edge refuses what it must, with the right status and code, and stores
  * nothing from a refused request: every auth failure, wrong scopes, keys in
- * URLs, browser origins, limits, gzip bombs, content types.
+ * URLs, browser origins, limits, gzip bombs, content types. In-process
+ * (`app.request()` on a node built from real parts): none of it needs a
+ * process; TLS and the listeners are test/edge-transport.int.test.ts's.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { basic, createTenant, removeDir, startPalisade, stats, waitFor, type CreatedTenant, type Palisade } from './helpers/palisade.ts';
+import { startInProcess, type InProcessPalisade } from './helpers/in-process.ts';
+import { basic, createTenant, removeDir, stats, waitFor, type CreatedTenant } from './helpers/palisade.ts';
 
-let p: Palisade;
+let p: InProcessPalisade;
 let t: CreatedTenant;
 const ORIGIN = 'https://shop.example';
 
 before(async () => {
-  p = await startPalisade({ env: { PALISADE_KEY_REFRESH_MS: '1000' } });
+  p = await startInProcess({ env: { PALISADE_KEY_REFRESH_MS: '1000' } });
   t = await createTenant(p, 'acme', [ORIGIN]);
 });
 
@@ -81,12 +84,7 @@ describe('authentication', () => {
 });
 
 async function fetchAdminWith(token: string): Promise<number> {
-  const { Agent, request } = await import('undici');
-  const { readFile } = await import('node:fs/promises');
-  const ca = await readFile(`${p.dataDir}/tls/self-signed.crt`, 'utf8');
-  const res = await request(`https://127.0.0.1:${p.adminPort}/admin/tenants`, { headers: { authorization: `Bearer ${token}` }, dispatcher: new Agent({ connect: { ca } }) });
-  await res.body.dump();
-  return res.statusCode;
+  return (await p.adminWith('GET', '/admin/tenants', { authorization: `Bearer ${token}` })).status;
 }
 
 describe('browser keys and CORS', () => {

@@ -1,5 +1,6 @@
 /**
- * The query API over real HTTPS against a spawned server: events ingested
+ * The query API, in-process (`app.request()` on a node built from real parts:
+ * chDB, spool, flusher, audit log; nothing here needs a process): events ingested
  * through the public API come back with the right numbers (a retried
  * request counts once), only a query key can read, CORS admits only the
  * server's own origin and PALISADE_DASHBOARD_ORIGINS, a query over the
@@ -8,9 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { basic, createTenant, removeDir, startPalisade, waitFor, type CreatedTenant, type HttpResult, type Palisade } from './helpers/palisade.ts';
+import { startInProcess, type InProcessPalisade } from './helpers/in-process.ts';
+import { basic, createTenant, removeDir, waitFor, type CreatedTenant, type HttpResult } from './helpers/palisade.ts';
 
-let p: Palisade;
+let p: InProcessPalisade;
 let t: CreatedTenant;
 let big: CreatedTenant;
 const DASH = 'https://dash.example';
@@ -18,7 +20,7 @@ const SECRET_VALUE = 'plan-value-that-must-not-be-logged';
 const day = (d: number, h = 12) => new Date(Date.UTC(2026, 10, d, h)).toISOString();
 
 before(async () => {
-  p = await startPalisade({ env: { PALISADE_DASHBOARD_ORIGINS: DASH, PALISADE_QUERY_MAX_ROWS_TO_READ: '1000' } });
+  p = await startInProcess({ env: { PALISADE_DASHBOARD_ORIGINS: DASH, PALISADE_QUERY_MAX_ROWS_TO_READ: '1000' } });
   [t, big] = await Promise.all([createTenant(p, 'acme'), createTenant(p, 'big')]);
   const batch = [
     { type: 'page', name: 'Home', anonymousId: 'a1', timestamp: day(20, 9), properties: { path: '/', referrer: 'https://www.google.com/' } },
