@@ -20,7 +20,7 @@ import { ingestRoutes, type IngestRouteDeps } from './routes/ingest.ts';
 import { queryRoutes, type QueryRouteDeps } from './routes/query.ts';
 import { sdkRoutes } from './routes/sdk.ts';
 import type { Env } from './types.ts';
-import type { EdgeAppDeps } from '../edge-hardening.ts';
+import type { EdgeAppDeps } from './edge-deps.ts';
 import { forwardedHttpGuard } from './insecure-transport.ts';
 import { ipLimits } from './middleware/edge-limits.ts';
 import { accessWatch } from './middleware/access-watch.ts';
@@ -35,13 +35,13 @@ export interface AppDeps {
   ingest: IngestRouteDeps;
   admin: AdminRouteDeps;
   query: QueryRouteDeps;
-  /** Audit log, backups, retention, deletion, support grants (issue 5). */
+  /** Audit log, backups, retention, deletion, support grants. */
   governance?: GovernanceDeps;
-  /** Rate limits, failed-auth throttling, plain-HTTP refusal, tenant edge settings (issue 6). */
+  /** Rate limits, failed-auth throttling, plain-HTTP refusal, tenant edge settings. */
   edge?: EdgeAppDeps;
-  /** The access anomaly watch (issue 8), fed after every /v1 request on the API listener. */
+  /** The access anomaly watch, fed after every /v1 request on the API listener. */
   anomaly?: { watch: AccessWatch; countryHeader?: string };
-  /** palisade_http_requests_total and friends (issue 8); every response of both apps is counted. */
+  /** palisade_http_requests_total and friends; every response of both apps is counted. */
   httpMetrics?: HttpMetricsSink;
   /** Readiness: can this edge accept and deliver events right now? */
   ready: () => Promise<{ ready: boolean; checks: Record<string, unknown> }>;

@@ -1,5 +1,5 @@
 /**
- * DESIGN §2 step 8: moves spooled events into ClickHouse and checkpoints.
+ * Step 8 of the data flow (docs/architecture.md): moves spooled events into ClickHouse and checkpoints.
  * Each cycle reads from the checkpoint, groups the rows per tenant, writes the
  * groups through EventWriter (the only code that inserts events; one INSERT
  * carries up to 100 tenant-month partitions), and commits the spool
@@ -14,9 +14,8 @@ import type { Logger } from '../log/index.ts';
 import { guardRows, GuardViolation, type EventWriter, type TenantBatch } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
 import type { EventRow } from '../../schemas/event-row.ts';
-import {
-  decodeSpoolPayload, deadLetterOf, GUARD_VIOLATION, UNDECODABLE, writeDeadLetters, type SpoolPayload,
-} from './dead-letters.ts';
+import { decodeSpoolPayload, type SpoolPayload } from './dead-letters.ts';
+import { deadLetterOf, GUARD_VIOLATION, UNDECODABLE, writeDeadLetters } from '../storage/dead-letters.ts';
 import type { Cursor, Spool } from './spool.ts';
 
 export { encodeSpoolPayload, decodeSpoolPayload, type SpoolPayload } from './dead-letters.ts';

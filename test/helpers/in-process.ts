@@ -16,20 +16,20 @@ import { after } from 'node:test';
 import type { Hono } from 'hono';
 import { Registry } from 'prom-client';
 import { AccessWatch } from '../../src/anomaly/watch.ts';
-import { Authenticator } from '../../src/auth/authenticator.ts';
-import { KeyTable } from '../../src/auth/key-table.ts';
+import type { KeyTable } from '../../src/auth/key-table.ts';
 import { loadConfig, type Config } from '../../src/config/index.ts';
-import { ControlPlane } from '../../src/control/control-plane.ts';
-import { EdgeHardening } from '../../src/edge-hardening.ts';
+import type { ControlPlane } from '../../src/control/control-plane.ts';
 import { AppError, ErrorCode } from '../../src/errors/index.ts';
 import { createAdminApp, createApiApp, type AppDeps } from '../../src/http/app.ts';
-import { adminActor } from '../../src/http/audit-hooks.ts';
+import { QueryAuditTrail } from '../../src/audit/query-audit.ts';
 import type { Env } from '../../src/http/types.ts';
 import { IngestService } from '../../src/ingest/service.ts';
 import { WarningsLedger } from '../../src/ingest/warnings.ts';
 import { createLogger } from '../../src/log/index.ts';
 import { registerStageMetrics } from '../../src/metrics/stage-metrics.ts';
-import { Governance } from '../../src/ops/governance.ts';
+import { openAuditModule } from '../../src/modules/audit.ts';
+import { EdgeModule } from '../../src/modules/edge.ts';
+import { GovernanceModule } from '../../src/modules/governance.ts';
 import { QueryService } from '../../src/query/service.ts';
 import { openSecrets } from '../../src/secrets/provider.ts';
 import { Flusher } from '../../src/spool/flusher.ts';
@@ -140,8 +140,8 @@ export async function buildNode(o: { env?: Record<string, string>; output?: stri
     });
     closers.push(() => warehouse.close());
     await migrate(warehouse);
-    const governance = await Governance.open(config, warehouse, logger);
-    closers.push(() => governance.stop());
+    const auditModule = await openAuditModule(config, warehouse, logger);
+    closers.push(() => auditModule.audit.stop());
     const { spool } = await Spool.open({
       dir: path.join(dir, 'spool'),
       keys: new Map(Object.entries(secrets.spoolKeys).map(([id, hex]) => [id, Buffer.from(hex, 'hex')])),
@@ -150,28 +150,32 @@ export async function buildNode(o: { env?: Record<string, string>; output?: stri
       maxBytes: config.spool.maxBytes,
     });
     closers.push(() => spool.close());
-    const control = new ControlPlane(warehouse);
-    const keys = new KeyTable();
-    const edge = new EdgeHardening({ config, keys, logger, warehouse, secrets: secretsProvider, audit: governance.audit });
-    const refreshKeys = async () => keys.replace(await edge.settings.attach(await control.snapshot()));
-    await refreshKeys();
-    const auth = new Authenticator({ keys, cacheTtlMs: config.auth.cacheTtlMs, argon2Concurrency: config.auth.argon2Concurrency, ...edge.authOptions() });
+    const audit = auditModule.audit;
+    // The edge as src/modules/edge.ts builds it (key table loaded once; no refresh timer here).
+    const edge = await EdgeModule.open({ config, logger, warehouse, secrets: secretsProvider, adminToken: secrets.adminToken, audit });
+    const { control, keys, auth, refreshKeys } = edge;
     const warnings = new WarningsLedger(warehouse, logger);
     warnings.start();
     closers.push(() => warnings.stop({ timeoutMs: 1_000 }));
     const flusher = new Flusher({ spool, writer: new EventWriter(warehouse), warehouse, logger, intervalMs: config.flush.intervalMs, maxRows: config.flush.maxRows, backoffMaxMs: config.flush.backoffMaxMs });
     flusher.start();
     closers.push(() => flusher.stop({ deadlineMs: 0 }));
-    const ingest = new IngestService({ spool, warnings, limits: config.limits, privacy: edge.privacy });
+    const ingest = new IngestService({ spool, warnings, limits: config.limits, privacy: edge.privacy.forRequest });
     const queries = new QueryService({ warehouse, limits: config.query, caps: (id) => keys.tenant(id)?.settings?.query });
     const adminTok = secrets.adminToken;
-    const gov = governance.attach({
+    // Governance as src/modules/governance.ts builds it; not started (no housekeeper or chain monitor here).
+    const governance = new GovernanceModule({
+      config,
+      logger,
+      warehouse,
+      audit,
+      backups: auditModule.backups,
       control,
       auth,
       adminToken: adminTok,
-      adminActor: adminActor(adminTok),
+      adminActor: edge.adminActor,
       refreshKeys,
-      drain: async () => {
+      flushAcknowledged: async () => {
         await flusher.flushOnce();
         return true;
       },
@@ -180,11 +184,12 @@ export async function buildNode(o: { env?: Record<string, string>; output?: stri
         return { kind: r.kind, rows: r.rows, result: r.result };
       },
     });
-    governance.audit.start();
+    const gov = governance.appDeps();
+    audit.start();
     const registry = new Registry();
     const stages = registerStageMetrics(registry);
     let draining = false;
-    const edgeDeps = edge.appDeps({ auth, control, refreshKeys, adminActor: adminActor(adminTok), apiPort: () => 443 });
+    const edgeDeps = edge.appDeps(() => 443);
     const deps: AppDeps = {
       logger,
       trustedProxies: config.trustedProxies,
@@ -195,26 +200,14 @@ export async function buildNode(o: { env?: Record<string, string>; output?: stri
         limits: config.limits,
         edgeLimits: edgeDeps.limits,
         accepting: () => (draining ? new AppError(ErrorCode.UNAVAILABLE, 'shutting down; retry against another edge', { retryAfter: 1 }) : spool.isFull() ? new AppError(ErrorCode.SPOOL_FULL, 'the local spool is full; retry shortly', { retryAfter: 5 }) : undefined),
-        onAccepted: (p, ip, events) => governance.audit.noteIngested({ keyId: p.keyId, tenantId: p.tenantId, ip, events }),
+        onAccepted: audit.acceptedEvents,
       },
       query: {
         auth,
         query: queries,
         dashboardOrigins: config.dashboardOrigins,
-        // As src/server.ts: a metadata-only log line and an audit entry per call.
-        onQuery: (e) => {
-          logger.info(e, 'query');
-          governance.audit.record({
-            actor: e.keyId ? `key:${e.keyId}` : 'anonymous',
-            tenantId: e.tenantId,
-            action: 'query',
-            target: e.kind ?? '',
-            outcome: e.outcome === 'ok' ? 'ok' : 'failed',
-            clientIp: e.ip,
-            requestId: e.requestId,
-            details: { kind: e.kind ?? null, rows: e.rows, durationMs: e.durationMs, ...(e.outcome === 'ok' ? {} : { error: e.outcome }) },
-          });
-        },
+        // As src/modules/query.ts: a metadata-only log line and an audit entry per call.
+        onQuery: new QueryAuditTrail(audit, logger).record,
       },
       admin: {
         adminToken: adminTok,
@@ -248,7 +241,7 @@ export async function buildNode(o: { env?: Record<string, string>; output?: stri
         await flusher.flushOnce();
       },
       refreshKeys,
-      flushAudit: () => governance.audit.flush(),
+      flushAudit: () => audit.flush(),
       setDraining: (on) => void (draining = on),
       call: (method, route, opts = {}) =>
         request(api, method, route, { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers }, opts.raw ?? (opts.body !== undefined ? JSON.stringify(opts.body) : undefined)),

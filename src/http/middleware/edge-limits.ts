@@ -1,5 +1,6 @@
 /**
- * DESIGN §2 step 3 on the API listener: per-client-IP limits that run before
+ * The limits step of the data flow (step 3, docs/architecture.md) on the API
+ * listener: per-client-IP limits that run before
  * authentication, and the per-key charge that runs after it.
  *   - An IP in a failed-auth cool-down is refused at once (429, Retry-After):
  *     no body read, no token parsed, no argon2.

@@ -13,10 +13,11 @@
 import { z } from 'zod';
 import { TenantSettingsSchema } from '../../../schemas/tenant-settings.ts';
 import { SCOPES } from '../../auth/tokens.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import { RejectionCode } from '../../ingest/result.ts';
 
 const Time = z.string().meta({ description: 'ISO-8601 date-time' });
-const TenantId = z.string().regex(/^ten_[0-9A-Za-z]{12}$/);
+const TenantId = z.string().regex(TENANT_ID);
 
 // --- public API --------------------------------------------------------------
 

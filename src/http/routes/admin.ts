@@ -6,6 +6,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { AppError, ErrorCode } from '../../errors/index.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import { SCOPES } from '../../auth/tokens.ts';
 import type { ControlPlane } from '../../control/control-plane.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
@@ -24,7 +25,6 @@ export interface AdminRouteDeps {
   doctor?: () => Promise<unknown>;
 }
 
-const TENANT_ID = /^ten_[0-9A-Za-z]{12}$/;
 const KEY_ID = /^[0-9A-Za-z]{16}$/;
 const ORIGIN = z
   .string()

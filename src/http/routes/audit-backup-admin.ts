@@ -6,13 +6,14 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { parseSince } from '../../audit/trail.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import { ctxOf } from '../audit-hooks.ts';
 import { adminToken } from '../middleware/admin-token.ts';
 import { limitParam, ndjson, parseBody, tenantIdParam, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
-const TENANT = z.string().regex(/^ten_[0-9A-Za-z]{12}$/, 'must be a tenant id (ten_…)');
+const TENANT = z.string().regex(TENANT_ID, 'must be a tenant id (ten_…)');
 export const BackupBody = z.object({ tenant: TENANT.optional() }).strict();
 
 function time(raw: string | undefined, name: string): Date | undefined {

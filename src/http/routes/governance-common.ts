@@ -10,6 +10,7 @@ import type { TrailPage, VerifyReport } from '../../audit/trail.ts';
 import type { ControlPlane } from '../../control/control-plane.ts';
 import type { SupportGrants } from '../../control/support-grants.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import type { BackupService } from '../../ops/backup.ts';
 import type { DeletionService } from '../../ops/deletion.ts';
 import type { MigrationPlan } from '../../ops/migrate.ts';
@@ -58,8 +59,6 @@ export interface GovernanceDeps {
   supportQuery: (tenantId: string, body: unknown) => Promise<SupportQueryOutcome>;
   refreshKeys: () => Promise<void>;
 }
-
-const TENANT_ID = /^ten_[0-9A-Za-z]{12}$/;
 
 export function tenantIdParam(raw: string): string {
   if (!TENANT_ID.test(raw)) throw new AppError(ErrorCode.NOT_FOUND, 'no such tenant');

@@ -28,7 +28,7 @@ export interface IngestRouteDeps {
   accepting: () => AppError | undefined;
   /** Accepted events, for the audit log's per-key, per-minute ingestion entries (a Map update, nothing more). */
   onAccepted?: (principal: Principal, ip: string, events: number) => void;
-  /** Per-key event rate limits (issue 6); the per-IP ones run as middleware before this route. */
+  /** Per-key event rate limits; the per-IP ones run as middleware before this route. */
   edgeLimits?: EdgeLimits;
 }
 

@@ -32,7 +32,7 @@ export interface QueryRouteDeps {
   query: QueryService;
   /** Origins besides the server's own whose pages may call the query API. */
   dashboardOrigins: string[];
-  /** Called once per query call (issue 5's audit log hooks in here). */
+  /** Called once per query call: the audit log's query entry and a log line. */
   onQuery?: (e: QueryAuditEvent) => void;
 }
 

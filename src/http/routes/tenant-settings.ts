@@ -1,5 +1,5 @@
 /**
- * A tenant's edge settings on the admin listener (issue 6):
+ * A tenant's edge settings (privacy rules, rate limit, plain-HTTP policy, query caps) on the admin listener:
  *   GET   /admin/tenants/:id/settings   the settings in force (defaults where none were set)
  *   PATCH /admin/tenants/:id/settings   any subset of them; the rest stay as they are
  * Every edge picks a change up with its next key-table refresh (this one at
@@ -13,6 +13,7 @@ import type { AuditLog } from '../../audit/audit-log.ts';
 import type { ControlPlane } from '../../control/control-plane.ts';
 import type { EdgeSettingsStore } from '../../control/edge-settings.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import { assertWithinCeilings, type QueryCeilings } from '../../query/caps.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
 import { adminToken } from '../middleware/admin-token.ts';
@@ -28,8 +29,6 @@ export interface TenantSettingsDeps {
   /** This node's query limits, the ceilings of a tenant's `query` caps. */
   queryCeilings: QueryCeilings;
 }
-
-const TENANT_ID = /^ten_[0-9A-Za-z]{12}$/;
 
 function tenantId(raw: string): string {
   if (!TENANT_ID.test(raw)) throw new AppError(ErrorCode.NOT_FOUND, 'no such tenant');

@@ -1,49 +1,56 @@
 /**
- * Issue 6's pieces, built once by the composition root (server.ts) so that
- * its own edits stay a few lines: the token buckets and failed-auth
- * throttles, the tenant's privacy rules for the ingest pipeline, the tenant
- * settings store, the plain-HTTP refusal with its exposed-key handling, the
- * connection limits, and their metrics. Everything here is in memory and per
- * edge node; the settings come with the key table.
+ * The edge: who may come in and how fast. The key table (refreshed from the
+ * control plane every few seconds, with each tenant's edge settings, so the
+ * hot path reads no database), the authenticator, the token buckets and
+ * failed-auth throttles, the plain-HTTP refusal with its exposed-key handling,
+ * the connection limits and the access anomaly watch. Everything here is in
+ * memory and per edge node.
  */
-import { SustainedLimits } from './limits/sustained.ts';
 import type { Registry } from 'prom-client';
-import { DEFAULT_TENANT_SETTINGS, type TenantSettings } from '../schemas/tenant-settings.ts';
-import type { AuditLog } from './audit/audit-log.ts';
-import type { Authenticator, AuthenticatorOptions, Principal } from './auth/authenticator.ts';
-import { FailureThrottle } from './auth/failure-throttle.ts';
-import type { KeyTable } from './auth/key-table.ts';
-import type { Config } from './config/index.ts';
-import type { ControlPlane } from './control/control-plane.ts';
-import { EdgeSettingsStore } from './control/edge-settings.ts';
-import type { ExposedKey, InsecureTransportDeps } from './http/insecure-transport.ts';
-import type { EdgeLimits } from './http/middleware/edge-limits.ts';
-import type { TenantSettingsDeps } from './http/routes/tenant-settings.ts';
-import type { ConnectionLimits } from './http/transport-limits.ts';
-import type { PrivacyContext } from './ingest/pii.ts';
-import type { IngestService, RequestMeta } from './ingest/service.ts';
-import { TokenBuckets, type BucketPolicy } from './limits/token-bucket.ts';
-import type { Logger } from './log/index.ts';
-import { registerEdgeMetrics } from './metrics/edge-metrics.ts';
-import { PiiKeys, type SecretsProvider } from './secrets/provider.ts';
-import type { Warehouse } from './storage/warehouse.ts';
-
-export interface EdgeAppDeps {
-  limits: EdgeLimits;
-  insecure: InsecureTransportDeps;
-  settings: TenantSettingsDeps;
-}
+import { DEFAULT_TENANT_SETTINGS, type TenantSettings } from '../../schemas/tenant-settings.ts';
+import { anomalyReporter } from '../anomaly/report.ts';
+import { AccessWatch } from '../anomaly/watch.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { Authenticator } from '../auth/authenticator.ts';
+import { FailureThrottle } from '../auth/failure-throttle.ts';
+import { KeyTable } from '../auth/key-table.ts';
+import type { Config } from '../config/index.ts';
+import { ControlPlane } from '../control/control-plane.ts';
+import { EdgeSettingsStore } from '../control/edge-settings.ts';
+import { adminActor } from '../http/audit-hooks.ts';
+import type { EdgeAppDeps, ExposedKey } from '../http/edge-deps.ts';
+import type { ConnectionLimits } from '../http/transport-limits.ts';
+import type { IngestService } from '../ingest/service.ts';
+import { TenantPrivacy } from '../ingest/tenant-privacy.ts';
+import { SustainedLimits } from '../limits/sustained.ts';
+import { TokenBuckets, type BucketPolicy } from '../limits/token-bucket.ts';
+import type { Logger } from '../log/index.ts';
+import { registerEdgeMetrics } from '../metrics/edge-metrics.ts';
+import { PiiKeys, type SecretsProvider } from '../secrets/provider.ts';
+import type { Warehouse } from '../storage/warehouse.ts';
+import type { Module } from '../runner.ts';
 
 export interface EdgeOptions {
   config: Config;
-  keys: KeyTable;
   logger: Logger;
+  /** The admin login: keys, tenants and their settings live in the control plane. */
   warehouse: Warehouse;
   secrets: SecretsProvider;
-  audit?: Pick<AuditLog, 'record' | 'recordDurable'>;
+  adminToken: string;
+  audit: Pick<AuditLog, 'record' | 'recordDurable'>;
 }
 
-export class EdgeHardening {
+export class EdgeModule implements Module {
+  readonly name = 'edge';
+  readonly control: ControlPlane;
+  readonly keys = new KeyTable();
+  readonly auth: Authenticator;
+  /** `admin:adm_<digest prefix>`: who the admin token is in the audit trail. */
+  readonly adminActor: string;
+  /** The access anomaly watch, fed by the API app; absent when PALISADE_ANOMALY_WATCH=false. */
+  readonly anomalies: AccessWatch | undefined;
+  /** The ingest pipeline's per-request privacy rules, read from the key table. */
+  readonly privacy: TenantPrivacy;
   readonly settings: EdgeSettingsStore;
   readonly keyThrottle: FailureThrottle;
   readonly ipThrottle: FailureThrottle;
@@ -62,8 +69,9 @@ export class EdgeHardening {
   };
   readonly connectionLimits: ConnectionLimits;
   private readonly ipPolicy: BucketPolicy;
+  private keyTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly o: EdgeOptions) {
+  private constructor(private readonly o: EdgeOptions) {
     const e = o.config.edge;
     this.settings = new EdgeSettingsStore(o.warehouse);
     const window = { windowMs: e.authFailures.windowMs, cooldownMs: e.authFailures.cooldownMs };
@@ -78,24 +86,55 @@ export class EdgeHardening {
       maxConnectionsPerIp: e.maxConnectionsPerIp,
       onRefused: () => void this.counters.connectionsRefused++,
     };
+    this.control = new ControlPlane(o.warehouse);
+    this.adminActor = adminActor(o.adminToken);
+    this.privacy = new TenantPrivacy(this.keys, this.piiKeys);
+    this.auth = new Authenticator({
+      keys: this.keys,
+      cacheTtlMs: o.config.auth.cacheTtlMs,
+      argon2Concurrency: o.config.auth.argon2Concurrency,
+      keyThrottle: this.keyThrottle,
+      onKeyThrottled: (keyId, tenantId) => this.throttled('key', { keyId, tenantId }),
+    });
+    const anomaly = o.config.anomaly;
+    this.anomalies = anomaly ? new AccessWatch({ policy: anomaly, report: anomalyReporter({ audit: o.audit, logger: o.logger }) }) : undefined;
+  }
+
+  /** Loads the key table once: nothing listens before it is loaded. */
+  static async open(o: EdgeOptions): Promise<EdgeModule> {
+    const edge = new EdgeModule(o);
+    await edge.refreshKeys();
+    return edge;
+  }
+
+  /** Re-reads keys, tenants and their edge settings; called on a timer and after every admin change. */
+  readonly refreshKeys = async (): Promise<void> => {
+    this.keys.replace(await this.settings.attach(await this.control.snapshot()));
+  };
+
+  start(): void {
+    this.keyTimer = setInterval(() => {
+      this.refreshKeys().catch((err: Error) => this.o.logger.warn({ errName: err.name }, 'key table refresh failed; keeping the previous table'));
+    }, this.o.config.auth.keyRefreshMs);
+    this.keyTimer.unref();
+  }
+
+  drain(): void {
+    clearInterval(this.keyTimer);
+  }
+
+  health(): { keys: number } {
+    return { keys: this.keys.size };
   }
 
   private tenantSettings(tenantId: string): TenantSettings {
-    return this.o.keys.tenant(tenantId)?.settings ?? DEFAULT_TENANT_SETTINGS;
-  }
-
-  /** What the Authenticator needs for the per-key failure throttle. */
-  authOptions(): Pick<AuthenticatorOptions, 'keyThrottle' | 'onKeyThrottled'> {
-    return {
-      keyThrottle: this.keyThrottle,
-      onKeyThrottled: (keyId, tenantId) => this.throttled('key', { keyId, tenantId }),
-    };
+    return this.keys.tenant(tenantId)?.settings ?? DEFAULT_TENANT_SETTINGS;
   }
 
   private throttled(scope: 'ip' | 'key', who: { keyId?: string; tenantId?: string; ip?: string; requestId?: string }): void {
     const f = this.o.config.edge.authFailures;
     // The audit entry carries the IP (access attempts are logged with it); the technical log does not.
-    this.o.audit?.record({
+    this.o.audit.record({
       actor: who.keyId ? `key:${who.keyId}` : 'anonymous',
       tenantId: who.tenantId,
       action: 'auth.throttled',
@@ -108,18 +147,6 @@ export class EdgeHardening {
     this.o.logger.warn({ scope, keyId: who.keyId, tenantId: who.tenantId, cooldownMs: f.cooldownMs }, 'failed-auth cool-down started');
   }
 
-  /** The ingest pipeline's privacy step for one request: read from the in-memory key table, no I/O. */
-  readonly privacy = (principal: Principal, meta: RequestMeta): PrivacyContext => {
-    const settings = this.tenantSettings(principal.tenantId);
-    return {
-      settings,
-      // The scrubber hashes ids that hold personal data, so it needs the key too.
-      hashKey: settings.piiHash.length > 0 || settings.scrubPii ? this.piiKeys.forTenant(principal.tenantId) : undefined,
-      doNotTrack: meta.doNotTrack ?? false,
-      browser: principal.scope === 'browser',
-    };
-  };
-
   private keyPolicy(tenantId: string): BucketPolicy {
     const own = this.tenantSettings(tenantId).rateLimit;
     const d = this.o.config.edge.keyRate;
@@ -127,7 +154,7 @@ export class EdgeHardening {
   }
 
   /** A secret key proven to have crossed plain HTTP: audit, alert, and revoke if its tenant opted in. */
-  private async exposed(e: ExposedKey, control: Pick<ControlPlane, 'revokeKey'>, refreshKeys: () => Promise<void>): Promise<void> {
+  private async exposed(e: ExposedKey): Promise<void> {
     const { keyId, tenantId } = e.principal;
     this.counters.exposed[e.channel] = (this.counters.exposed[e.channel] ?? 0) + 1;
     const revoke = this.tenantSettings(tenantId).revokeOnPlainHttp;
@@ -135,8 +162,8 @@ export class EdgeHardening {
     let revoked = false;
     if (revoke) {
       try {
-        await control.revokeKey(keyId);
-        await refreshKeys();
+        await this.control.revokeKey(keyId);
+        await this.refreshKeys();
         revoked = true;
         this.counters.autoRevoked++;
       } catch (err) {
@@ -144,7 +171,7 @@ export class EdgeHardening {
       }
     }
     try {
-      await this.o.audit?.recordDurable({
+      await this.o.audit.recordDurable({
         actor: `key:${keyId}`,
         tenantId,
         action: 'key.exposed',
@@ -159,7 +186,8 @@ export class EdgeHardening {
     }
   }
 
-  appDeps(o: { auth: Authenticator; control: ControlPlane; refreshKeys: () => Promise<void>; adminActor: string; apiPort: () => number }): EdgeAppDeps {
+  /** The HTTP layer's edge dependencies; `httpsPort` is where a plain-HTTP caller is told to go. */
+  appDeps(httpsPort: () => number): EdgeAppDeps {
     const c = this.counters;
     return {
       limits: {
@@ -168,26 +196,26 @@ export class EdgeHardening {
         ipThrottle: this.ipThrottle,
         tarpitMs: this.o.config.edge.authFailures.tarpitMs,
         keyPolicy: (tenantId) => this.keyPolicy(tenantId),
-        isKnownOrigin: (origin) => this.o.keys.isKnownOrigin(origin),
+        isKnownOrigin: (origin) => this.keys.isKnownOrigin(origin),
         onIpThrottled: (ip, requestId) => this.throttled('ip', { ip, requestId }),
         onKeyLimited: (tenantId) => this.sustainedLimits.refused(tenantId),
         counters: c,
       },
       insecure: {
-        auth: o.auth,
+        auth: this.auth,
         logger: this.o.logger,
         trustedProxies: this.o.config.trustedProxies,
-        onExposed: (e) => this.exposed(e, o.control, o.refreshKeys),
+        onExposed: (e) => this.exposed(e),
         onRefused: (outcome) => void (c.plainHttp[outcome] = (c.plainHttp[outcome] ?? 0) + 1),
         get httpsPort() {
-          return o.apiPort();
+          return httpsPort();
         },
       },
-      settings: { store: this.settings, control: o.control, refreshKeys: o.refreshKeys, audit: this.o.audit, adminActor: o.adminActor, queryCeilings: this.o.config.query },
+      settings: { store: this.settings, control: this.control, refreshKeys: this.refreshKeys, audit: this.o.audit, adminActor: this.adminActor, queryCeilings: this.o.config.query },
     };
   }
 
-  registerMetrics(registry: Registry, o: { auth: Authenticator; ingest: IngestService }): void {
+  registerMetrics(registry: Registry, o: { ingest: IngestService }): void {
     const c = this.counters;
     registerEdgeMetrics(registry, {
       rateLimited: () => ({ ip: c.rateLimitedIp, key: c.rateLimitedKey }),
@@ -198,7 +226,7 @@ export class EdgeHardening {
         ipRefused: c.ipThrottleRefusals,
         keyRefused: this.keyThrottle.counters.refused,
       }),
-      argon2Verifications: () => o.auth.counters.argon2,
+      argon2Verifications: () => this.auth.counters.argon2,
       droppedByPolicy: () => o.ingest.droppedByReason,
       botsFlagged: () => o.ingest.privacyCounters.botsFlagged,
       plainHttp: () => c.plainHttp,
