@@ -202,6 +202,10 @@ export class QueryService {
       return await wh.query(sql, { params, settings, timeoutMs: mine.timeoutMs + CLIENT_GRACE_MS, inlineParams: true });
     } catch (err) {
       if (err instanceof WarehouseError && err.kind === 'limit') throw limitError(err);
+      // The engine refused a value the query bound (a zone or number it cannot take): the caller's mistake, never an outage.
+      if (err instanceof WarehouseError && (err.kind === 'argument' || err.kind === 'data')) {
+        throw new AppError(ErrorCode.INVALID_QUERY, 'the database refused a value in this query (a time zone, number or time it cannot use)', { cause: err });
+      }
       // QUOTA_EXCEEDED: the query user's ClickHouse quota (ops/clickhouse/query-user.sql) for this interval.
       if (err instanceof WarehouseError && err.clickhouseCode === 201) {
         throw new AppError(ErrorCode.TOO_MANY_QUERIES, 'this service has run too many queries this minute; retry shortly', { retryAfter: 10 });

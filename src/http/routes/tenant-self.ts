@@ -35,7 +35,7 @@ export function tenantSelfRoutes(d: GovernanceDeps): Hono<Env> {
     const since = parseSince(c.req.query('since'));
     const until = parseSince(c.req.query('until'));
     if ((c.req.query('since') && !since) || (c.req.query('until') && !until)) {
-      throw new AppError(ErrorCode.BAD_REQUEST, 'since/until: an ISO-8601 time or a duration back from now such as 7d');
+      throw new AppError(ErrorCode.BAD_REQUEST, 'since/until: an ISO-8601 time from 1970 to 2199, or a duration back from now such as 7d');
     }
     // The tenant reading its own trail: under its query caps and fair turn, like any read of its data.
     const page = await d.trail.readAsTenant(p.tenantId, { since, until, limit: limitParam(c.req.query('limit'), 100, 1_000), after: c.req.query('after') });
