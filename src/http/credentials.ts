@@ -66,7 +66,9 @@ function secretKeyRefused(): AppError {
  * One exception, so Segment's own server SDK works unchanged
  * (@segment/analytics-node sends `{"batch":[…],"writeKey":"<key>"}` beside
  * `Authorization: Basic <key>:`): the very key that authenticated the request
- * in its header, once, as the body's top-level `writeKey`. That copy went over
+ * in its header, once, as the top-level `writeKey` of a batch body. The
+ * exception is as narrow as that client needs: a single-event body with a
+ * secret `writeKey` is still refused. That copy went over
  * the same TLS connection as the header, is never stored (the batch envelope
  * is not an event) and exposes nothing the header did not. The answer says
  * whether that exception applies; the caller checks, after parsing, that the
@@ -89,10 +91,10 @@ export function scanBodyForSecretKeys(bytes: Buffer, headerToken?: string): 'non
   return found === 1 ? 'envelope' : 'none';
 }
 
-/** After `scanBodyForSecretKeys` said 'envelope': the one secret key must be the top-level `writeKey`. */
+/** After `scanBodyForSecretKeys` said 'envelope': the one secret key must be the top-level `writeKey` of a batch body. */
 export function assertEnvelopeKey(body: unknown, headerToken: string | undefined): void {
-  const writeKey = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>).writeKey : undefined;
-  if (headerToken === undefined || writeKey !== headerToken) throw secretKeyRefused();
+  const envelope = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+  if (headerToken === undefined || envelope?.writeKey !== headerToken || !Array.isArray(envelope.batch)) throw secretKeyRefused();
 }
 
 /** A publishable key in the body (`writeKey`), as beacons send it. Secret keys are never accepted there. */
