@@ -82,9 +82,14 @@ test('the access anomaly watch: defaults, overrides, off, and bad values named',
   assert.throws(() => loadConfig({ PALISADE_ANOMALY_NEW_IPS: '-1' }), /PALISADE_ANOMALY_NEW_IPS/);
 });
 
-test('per-tenant query concurrency: defaults to the node\'s, and a value above the node\'s is refused naming both variables', () => {
-  assert.equal(loadConfig({}).query.maxPerTenant, loadConfig({}).query.maxConcurrent);
-  assert.equal(loadConfig({ PALISADE_QUERY_MAX_CONCURRENT: '6' }).query.maxPerTenant, 6);
-  assert.equal(loadConfig({ PALISADE_QUERY_MAX_CONCURRENT: '6', PALISADE_QUERY_MAX_PER_TENANT: '3' }).query.maxPerTenant, 3);
-  assert.throws(() => loadConfig({ PALISADE_QUERY_MAX_PER_TENANT: '8' }), /PALISADE_QUERY_MAX_PER_TENANT: 8 is above PALISADE_QUERY_MAX_CONCURRENT \(2\)/);
+test('per-tenant queries in flight: 8 by default, never above what the node holds in flight, refused naming the variables', () => {
+  const d = loadConfig({}).query;
+  assert.equal(d.maxPerTenant, 8);
+  assert.ok(d.maxPerTenant <= d.maxConcurrent + d.maxQueued, 'the defaults are consistent');
+  assert.equal(loadConfig({ PALISADE_QUERY_MAX_PER_TENANT: '3' }).query.maxPerTenant, 3);
+  assert.equal(loadConfig({ PALISADE_QUERY_MAX_QUEUED: '0', PALISADE_QUERY_MAX_CONCURRENT: '8' }).query.maxPerTenant, 8);
+  assert.throws(
+    () => loadConfig({ PALISADE_QUERY_MAX_QUEUED: '4' }),
+    /PALISADE_QUERY_MAX_PER_TENANT: 8 is above what the node holds in flight, PALISADE_QUERY_MAX_CONCURRENT \+ PALISADE_QUERY_MAX_QUEUED \(6\)/,
+  );
 });

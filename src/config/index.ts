@@ -167,8 +167,12 @@ const query = section(
     PALISADE_QUERY_MAX_THREADS: int(1, 64).default(2),
     // chDB opens 4 connections: two for queries leaves two for the flusher and the control plane.
     PALISADE_QUERY_MAX_CONCURRENT: int(1, 256).default(2),
-    // Unset: the node's PALISADE_QUERY_MAX_CONCURRENT; never above it (the rule below).
-    PALISADE_QUERY_MAX_PER_TENANT: int(1, 256).optional(),
+    // One tenant's reads in flight (running, or waiting for its fair turn). 8: a
+    // dashboard's first paint sends about six queries at once, and the fair
+    // scheduler lets at most PALISADE_QUERY_MAX_CONCURRENT - 1 of them run while
+    // the rest wait their turn behind other tenants. Never above what the node
+    // holds in flight (the rule below).
+    PALISADE_QUERY_MAX_PER_TENANT: int(1, 10_256).default(8),
     PALISADE_QUERY_MAX_QUEUED: int(0, 10_000).default(64),
     // Opt-in, ClickHouse server only: pass the tenant in this custom setting for
     // the row policy in ops/clickhouse (e.g. SQL_palisade_tenant).
@@ -192,8 +196,8 @@ const query = section(
       maxThreads: v.PALISADE_QUERY_MAX_THREADS,
       /** Queries running at once on this node. */
       maxConcurrent: v.PALISADE_QUERY_MAX_CONCURRENT,
-      /** Queries running or waiting at once for one tenant. */
-      maxPerTenant: v.PALISADE_QUERY_MAX_PER_TENANT ?? v.PALISADE_QUERY_MAX_CONCURRENT,
+      /** One tenant's queries in flight: running (at most maxConcurrent - 1, src/query/fair-scheduler.ts) or waiting their turn. */
+      maxPerTenant: v.PALISADE_QUERY_MAX_PER_TENANT,
       /** Queries waiting for a slot on this node; past this, 429 at once. */
       maxQueued: v.PALISADE_QUERY_MAX_QUEUED,
       /**
@@ -207,13 +211,14 @@ const query = section(
     dashboardOrigins: v.PALISADE_DASHBOARD_ORIGINS,
   }),
   (v, ctx) => {
-    // Query fairness: one tenant's running-or-waiting queries may not exceed what the whole node runs.
-    if (v.PALISADE_QUERY_MAX_PER_TENANT !== undefined && v.PALISADE_QUERY_MAX_PER_TENANT > v.PALISADE_QUERY_MAX_CONCURRENT) {
+    // One tenant's queries in flight may not exceed what the whole node holds in flight (running + waiting).
+    const nodeInFlight = v.PALISADE_QUERY_MAX_CONCURRENT + v.PALISADE_QUERY_MAX_QUEUED;
+    if (v.PALISADE_QUERY_MAX_PER_TENANT > nodeInFlight) {
       rule(
         ctx,
         'PALISADE_QUERY_MAX_PER_TENANT',
-        `${v.PALISADE_QUERY_MAX_PER_TENANT} is above PALISADE_QUERY_MAX_CONCURRENT (${v.PALISADE_QUERY_MAX_CONCURRENT}); a tenant may hold at most the node's query slots ` +
-          "(lower it, raise PALISADE_QUERY_MAX_CONCURRENT, or unset it to use the node's)",
+        `${v.PALISADE_QUERY_MAX_PER_TENANT} is above what the node holds in flight, PALISADE_QUERY_MAX_CONCURRENT + PALISADE_QUERY_MAX_QUEUED (${nodeInFlight}); ` +
+          'lower it, or raise PALISADE_QUERY_MAX_QUEUED',
       );
     }
   },
