@@ -1,43 +1,9 @@
 /**
- * The spool payload format and the dead-letter table writer, shared by the
- * flusher (and the payload codec by the HTTP layer that appends to the spool).
+ * The dead-letter table writer: rows the storage guard or ClickHouse refused,
+ * and records that are not spool payloads, parked with a short reason.
  */
-import { toClickHouseTime, type EventRow } from '../../schemas/event-row.ts';
+import { toClickHouseTime } from '../../schemas/event-row.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
-
-/** One spool record: one request's accepted rows, all for the tenant of its credential. */
-export interface SpoolPayload {
-  tenantId: string;
-  rows: EventRow[];
-}
-
-export class SpoolPayloadError extends Error {
-  override name = 'SpoolPayloadError';
-}
-
-export function encodeSpoolPayload(tenantId: string, rows: readonly EventRow[]): Buffer {
-  return Buffer.from(JSON.stringify({ tenantId, rows }));
-}
-
-/**
- * Checks the envelope only; the rows' shape is re-checked by the storage
- * guard in EventWriter right before insert.
- */
-export function decodeSpoolPayload(buf: Buffer): SpoolPayload {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(buf.toString('utf8'));
-  } catch {
-    throw new SpoolPayloadError('spool payload is not JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null) throw new SpoolPayloadError('spool payload is not an object');
-  const { tenantId, rows } = parsed as Record<string, unknown>;
-  if (typeof tenantId !== 'string') throw new SpoolPayloadError('spool payload has no tenantId');
-  if (!Array.isArray(rows) || !rows.every((r) => typeof r === 'object' && r !== null && !Array.isArray(r))) {
-    throw new SpoolPayloadError('spool payload rows are not objects');
-  }
-  return { tenantId, rows: rows as EventRow[] };
-}
 
 export const GUARD_VIOLATION = 'guard_violation';
 export const UNDECODABLE = 'undecodable_payload';
