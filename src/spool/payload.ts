@@ -54,46 +54,61 @@ export class SpoolPayloadError extends Error {
  * the pipeline generated for this request.
  */
 export function encodeSpoolPayload(tenantId: string, rows: readonly EventRow[], generatedIds?: ReadonlySet<string>): Buffer {
-  const tenant = Buffer.from(tenantId, 'utf8');
-  if (tenant.length > 0xffff) throw new SpoolPayloadError('tenant id too long for a spool payload');
   const n = rows.length;
-  const ids: string[] = new Array<string>(n);
-  const times: string[] = new Array<string>(n);
   const lines: string[] = new Array<string>(n);
   const flags = new Uint8Array(n);
-  let size = 1 + 2 + tenant.length + 4;
+  // UTF-8 needs at most 3 bytes per UTF-16 unit: sized from string lengths, no byteLength pass.
+  let worst = 1 + 2 + tenantId.length * 3 + 4;
   for (let i = 0; i < n; i++) {
     const row = rows[i] as EventRow;
     const refused = guardFailure(tenantId, row) !== null;
+    lines[i] = refused ? safeJson(row) : JSON.stringify(row);
     const id = typeof row.message_id === 'string' ? row.message_id : '';
-    let idBytes = Buffer.byteLength(id);
-    ids[i] = idBytes > MAX_ID_BYTES ? '' : id;
-    if (idBytes > MAX_ID_BYTES) idBytes = 0;
-    times[i] = refused ? NO_TIMESTAMP : row.timestamp;
-    lines[i] = refused ? safeJson(row) : JSON.stringify(row) + '\n';
     flags[i] = (refused ? FLAG_REFUSED : 0) | (!refused && generatedIds?.has(id) ? FLAG_GENERATED_ID : 0);
-    size += 1 + 2 + idBytes + TIMESTAMP_BYTES + 4 + Buffer.byteLength(lines[i] as string);
+    worst += 1 + 2 + id.length * 3 + TIMESTAMP_BYTES + 4 + (lines[i] as string).length * 3 + 1;
   }
-  const out = Buffer.allocUnsafe(size);
+  const out = scratchOf(worst);
   let at = out.writeUInt8(PAYLOAD_V2, 0);
-  at = out.writeUInt16BE(tenant.length, at);
-  at += tenant.copy(out, at);
+  const tenantLen = out.write(tenantId, at + 2, 'utf8');
+  if (tenantLen > 0xffff) throw new SpoolPayloadError('tenant id too long for a spool payload');
+  out.writeUInt16BE(tenantLen, at);
+  at += 2 + tenantLen;
   at = out.writeUInt32BE(n, at);
-  const lineLens: number[] = new Array<number>(n);
-  for (let i = 0; i < n; i++) lineLens[i] = Buffer.byteLength(lines[i] as string);
+  const lenAt: number[] = new Array<number>(n);
   for (let i = 0; i < n; i++) {
-    at = out.writeUInt8(flags[i] as number, at);
-    const idLenAt = at;
-    at += 2;
-    const idLen = out.write(ids[i] as string, at, 'utf8');
-    out.writeUInt16BE(idLen, idLenAt);
-    at += idLen;
-    at += out.write(times[i] as string, at, TIMESTAMP_BYTES, 'latin1');
-    at = out.writeUInt32BE(lineLens[i] as number, at);
+    const row = rows[i] as EventRow;
+    const f = flags[i] as number;
+    at = out.writeUInt8(f, at);
+    const id = typeof row.message_id === 'string' ? row.message_id : '';
+    let idLen = out.write(id, at + 2, 'utf8');
+    if (idLen > MAX_ID_BYTES) idLen = 0;
+    out.writeUInt16BE(idLen, at);
+    at += 2 + idLen;
+    at += out.write(f & FLAG_REFUSED ? NO_TIMESTAMP : row.timestamp, at, TIMESTAMP_BYTES, 'latin1');
+    lenAt[i] = at;
+    at += 4;
   }
-  for (let i = 0; i < n; i++) at += out.write(lines[i] as string, at, 'utf8');
-  if (at !== size) throw new SpoolPayloadError('spool payload size mismatch');
-  return out;
+  for (let i = 0; i < n; i++) {
+    const start = at;
+    at += out.write(lines[i] as string, at, 'utf8');
+    if (!((flags[i] as number) & FLAG_REFUSED)) out[at++] = 0x0a;
+    out.writeUInt32BE(at - start, lenAt[i] as number);
+  }
+  // A copy of exactly the bytes written: the scratch buffer is reused by the next call.
+  return Buffer.from(out.subarray(0, at));
+}
+
+/**
+ * One reused buffer for encoding (encoding is synchronous, so no two calls
+ * share it at once): no allocation sized by a byteLength pass per record.
+ * Records over 1 MiB get a buffer of their own so the scratch stays small.
+ */
+const SCRATCH_MAX = 1024 * 1024;
+let scratch = Buffer.allocUnsafe(64 * 1024);
+function scratchOf(bytes: number): Buffer {
+  if (bytes > SCRATCH_MAX) return Buffer.allocUnsafe(bytes);
+  if (scratch.length < bytes) scratch = Buffer.allocUnsafe(Math.min(SCRATCH_MAX, 2 ** Math.ceil(Math.log2(bytes))));
+  return scratch;
 }
 
 /** Decodes a record of either version; throws SpoolPayloadError when it is neither. */
