@@ -151,7 +151,7 @@ function decodeV2(buf: Buffer): SpoolPayload {
   for (const e of entries) {
     need(at, e.len);
     if (e.flags & FLAG_REFUSED) refused.push({ messageId: e.id, row: buf.toString('utf8', at, at + e.len) });
-    else rows.push({ messageId: e.id, timestamp: e.ts, line: buf.subarray(at, at + e.len), generatedId: (e.flags & FLAG_GENERATED_ID) !== 0 });
+    else rows.push({ tenantId, messageId: e.id, timestamp: e.ts, line: buf.subarray(at, at + e.len), generatedId: (e.flags & FLAG_GENERATED_ID) !== 0 });
     at += e.len;
   }
   if (at !== buf.length) throw new SpoolPayloadError('spool payload has trailing bytes');

@@ -69,6 +69,8 @@ export function guardRows(tenantId: string, rows: readonly EventRow[]): void {
  * newline), the message id the dedup logic works on, and the partition month.
  */
 export interface InsertRow {
+  /** The tenant the line was encoded for (the writer checks it against the batch, and the bytes against both). */
+  tenantId: string;
   messageId: string;
   /** The row's `timestamp` column (ClickHouse time text): its first 7 characters are the month of its partition. */
   timestamp: string;
@@ -85,7 +87,7 @@ export interface InsertRow {
 export function toInsertRow(tenantId: string, row: EventRow, generatedId = false, index = 0): InsertRow {
   const why = guardFailure(tenantId, row);
   if (why !== null) throw new GuardViolation(`row ${index}: ${why}`, tenantId, index);
-  return { messageId: row.message_id, timestamp: row.timestamp, line: Buffer.from(JSON.stringify(row) + '\n'), generatedId };
+  return { tenantId, messageId: row.message_id, timestamp: row.timestamp, line: Buffer.from(JSON.stringify(row) + '\n'), generatedId };
 }
 
 /** `{"tenant_id":"<tenant>",`: how every line JSON.stringify makes of a row of this tenant starts. */
@@ -275,7 +277,7 @@ export class EventWriter {
       }
       const needsLookup = lookup === 'all' || chunk.rows.some((r) => !r.generatedId);
       const existing = needsLookup ? await this.existing(chunk) : undefined;
-      const fresh = existing ? chunk.rows.filter((r) => !existing.has(`${r.tenant}\n${r.messageId}`)) : chunk.rows;
+      const fresh = existing ? chunk.rows.filter((r) => !existing.has(`${r.tenantId}\n${r.messageId}`)) : chunk.rows;
       if (fresh.length === 0) continue;
       const payload = Buffer.concat(fresh.map((r) => r.line));
       const token = chunkToken(chunk.tokens, fresh);
@@ -308,7 +310,7 @@ export class EventWriter {
       for (const r of slice) {
         if (r.timestamp < min) min = r.timestamp;
         if (r.timestamp > max) max = r.timestamp;
-        tenants.add(r.tenant);
+        tenants.add(r.tenantId);
       }
       // A retried copy may carry a slightly different skew-corrected timestamp;
       // a day either side keeps partition pruning without missing it.
@@ -325,15 +327,13 @@ export class EventWriter {
   }
 }
 
-/** An InsertRow with the tenant of its batch (a chunk can hold many tenants). */
-interface TenantRow extends InsertRow {
-  tenant: string;
-}
+/** An InsertRow checked against its batch's tenant (a chunk can hold many tenants). */
+type TenantRow = InsertRow;
 
 function chunkToken(tokens: readonly string[], rows: readonly TenantRow[]): string {
   const h = createHash('sha256');
   for (const t of tokens) h.update(t).update('\n');
-  for (const r of rows) h.update(r.tenant).update('/').update(r.messageId).update('\n');
+  for (const r of rows) h.update(r.tenantId).update('/').update(r.messageId).update('\n');
   return h.digest('hex').slice(0, 40);
 }
 
@@ -349,8 +349,10 @@ function guardBatch(b: TenantBatch): TenantRow[] {
   for (let i = 0; i < b.rows.length; i++) {
     const r = b.rows[i] as EventRow | InsertRow;
     const ins = isInsertRow(r) ? r : toInsertRow(b.tenantId, r, false, i);
-    if (!lineBoundTo(prefix, ins.line)) throw new GuardViolation(`row ${i}: line is not one row of the batch tenant`, b.tenantId, i);
-    out[i] = { ...ins, tenant: b.tenantId };
+    if (ins.tenantId !== b.tenantId || !lineBoundTo(prefix, ins.line)) {
+      throw new GuardViolation(`row ${i}: line is not one row of the batch tenant`, b.tenantId, i);
+    }
+    out[i] = ins;
   }
   return out;
 }
