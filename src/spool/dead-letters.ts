@@ -23,11 +23,6 @@ export interface DeadLetter {
   row: string;
 }
 
-export function deadLetterOf(row: unknown): DeadLetter {
-  const id = typeof row === 'object' && row !== null ? (row as Record<string, unknown>).message_id : undefined;
-  return { messageId: typeof id === 'string' ? id : '', row: JSON.stringify(row) };
-}
-
 /**
  * Inserts dead letters for one tenant. `dedupToken` is derived from the spool
  * positions, so a replay after a crash is dropped by the engine instead of
