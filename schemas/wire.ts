@@ -74,7 +74,7 @@ export function isJsonObject(v: unknown): v is JsonObject {
 export const JsonObjectSchema = z.custom<JsonObject>(isJsonObject, { error: 'expected a JSON object' });
 
 // Segment accepts numeric ids; we store every id as a string.
-const IdSchema = z
+export const IdSchema = z
   .union([z.string(), z.number()], { error: 'expected a string or a finite number' })
   .transform((v) => (typeof v === 'number' ? String(v) : v))
   .pipe(z.string().min(1).max(WIRE_LIMITS.idLength));

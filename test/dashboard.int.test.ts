@@ -1,22 +1,20 @@
 /**
- * The built-in dashboard in a real headless Chromium (Debian's, driven by
- * playwright-core; nothing is downloaded): a person pastes a query key and
+ * The built-in dashboard in a real headless Chromium (Debian's or the npm
+ * one, see helpers/chromium.ts; driven by playwright-core): a person pastes a query key and
  * sees the numbers that were ingested — totals, the chart, top events,
  * pages and referrers, a funnel and the live list — with no CSP violation,
  * no console error, no script run from tenant data, and the key kept in
- * sessionStorage only. A screenshot is kept in test-artifacts/.
+ * sessionStorage only. A screenshot is kept under os.tmpdir() (its path is logged).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { basic, createTenant, removeDir, ROOT, startPalisade, waitFor, type CreatedTenant, type Palisade } from './helpers/palisade.ts';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchPersistentChromium } from './helpers/chromium.ts';
+import { basic, createTenant, removeDir, startPalisade, waitFor, type CreatedTenant, type Palisade } from './helpers/palisade.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const XSS = '<img src=x onerror="window.__xss=1">';
 
 let p: Palisade;
@@ -42,7 +40,6 @@ const TOTAL_EVENTS = batch.length; // 13
 const TOTAL_USERS = 7; // u1-u6 and a7
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), 'Chromium is missing: apt-get install -y chromium (.ci/run installs it)');
   p = await startPalisade();
   t = await createTenant(p, 'acme');
   const r = await p.api('POST', '/v1/batch', { body: { batch }, headers: basic(t.keys.ingest) });
@@ -55,13 +52,10 @@ before(async () => {
   }, 10_000, 'events to land');
 
   profile = await mkdtemp(path.join(tmpdir(), 'palisade-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
+  browser = await launchPersistentChromium(profile, {
     ignoreHTTPSErrors: true,
     viewport: { width: 1440, height: 900 },
     timezoneId: 'UTC',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   page = browser.pages()[0] ?? (await browser.newPage());
   page.on('console', (m) => {
@@ -100,7 +94,7 @@ test('the page is static, same-origin and under a strict CSP', async () => {
   assert.match(String(lib.headers['content-type']), /^text\/javascript/);
 });
 
-test('a pasted query key shows the ingested numbers, the chart, the lists and the funnel', async () => {
+test('a pasted query key shows the ingested numbers, the chart, the lists and the funnel', async (ctx) => {
   await page.goto(`https://localhost:${p.apiPort}/dashboard`);
   await page.fill('#key', t.keys.query);
   await page.click('#connect');
@@ -132,8 +126,10 @@ test('a pasted query key shows the ingested numbers, the chart, the lists and th
   assert.equal(await page.evaluate(() => localStorage.length), 0);
   assert.equal(await page.evaluate(() => document.cookie), '');
 
-  await mkdir(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+  // Kept outside the work tree (a test writes only under os.tmpdir()); the path is in the test output.
+  const shot = path.join(tmpdir(), 'palisade-dashboard.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  ctx.diagnostic(`screenshot: ${shot}`);
   assert.deepEqual(problems, [], 'no console errors or CSP violations');
 });
 

@@ -1,7 +1,8 @@
 /**
  * The deployment files, checked without a Docker engine (none runs here):
  * the Dockerfile is linted (dockerfile-utils, the Docker language server's
- * validator; hadolint too when it is on PATH: Debian has no package for it)
+ * validator; hadolint too: it has no Debian or npm package, so without it that
+ * test is skipped with the install command and named in the runner's summary)
  * and held to the rules of issue 8; every path it COPYs from the build context
  * exists and survives .dockerignore; docker-compose.yml agrees with the image,
  * the configuration schema and the files it mounts. test/image.int.test.ts
@@ -15,6 +16,7 @@ import assert from 'node:assert/strict';
 import { validate, ValidationSeverity } from 'dockerfile-utils';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config/index.ts';
+import { HADOLINT, missingTool } from './helpers/external-tools.ts';
 import { contextFiles, copiesOf, dockerignore, readDockerfile, runsOf, type Stage } from './helpers/dockerfile.ts';
 import { ROOT } from './helpers/palisade.ts';
 
@@ -40,12 +42,7 @@ describe('Dockerfile', () => {
     assert.deepEqual(problems.map((p) => `line ${p.range.start.line + 1}: ${p.message}`), []);
   });
 
-  test('hadolint Dockerfile passes (when hadolint is installed)', (t) => {
-    const which = spawnSync('sh', ['-c', 'command -v hadolint'], { encoding: 'utf8' });
-    if (which.status !== 0) {
-      t.skip('hadolint is not on PATH (Debian has no package for it)');
-      return;
-    }
+  test('hadolint Dockerfile passes', { skip: missingTool(HADOLINT) }, () => {
     const r = spawnSync('hadolint', ['Dockerfile'], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });

@@ -41,20 +41,27 @@ after(async () => {
 });
 
 describe('token buckets', () => {
-  test('per IP, before authentication: the burst passes, then 429 with Retry-After and RateLimit fields; other IPs are untouched', async () => {
+  // The exact burst-then-429 sequence is proven with a fake clock in
+  // src/http/middleware/edge-limits.test.ts. Over real TLS a busy machine can
+  // refill the bucket between two requests, so this checks only what no refill
+  // can change: the whole burst passes (refill only adds tokens) and a 429 with
+  // its fields comes once requests outpace 5/s.
+  test('per IP over TLS, before authentication: at least the burst passes, then 429 with Retry-After and RateLimit fields; other IPs are untouched', async () => {
     const a = await from(p, '127.0.0.11');
     const b = await from(p, '127.0.0.12');
     try {
       const statuses: number[] = [];
       let last;
-      for (let i = 0; i < 14; i++) {
+      // 200 requests: no 429 would mean each took over 200 ms (the refill interval at 5/s).
+      for (let i = 0; i < 200 && last?.status !== 429; i++) {
         // No credential at all: the IP limit runs first, so even garbage pays.
         last = await a.call('POST', '/v1/track', { body: event });
         statuses.push(last.status);
       }
       assert.deepEqual(statuses.slice(0, 10), Array(10).fill(401));
-      assert.ok(statuses.slice(10).every((s) => s === 429), statuses.join(','));
+      assert.ok(statuses.slice(10, -1).every((s) => s === 401), statuses.join(','));
       assert.ok(last);
+      assert.equal(last.status, 429, statuses.join(','));
       assert.equal((last.body as { error: { code: string } }).error.code, 'rate_limited');
       assert.ok(Number(last.headers['retry-after']) >= 1);
       assert.equal(last.headers['ratelimit-policy'], '"ip";q=10;w=2');
@@ -62,7 +69,7 @@ describe('token buckets', () => {
       const other = await b.call('POST', '/v1/track', { body: event, headers: basic(t.keys.ingest) });
       assert.equal(other.status, 200, other.text);
       assert.match(String(other.headers['ratelimit-policy']), /"ip";q=10;w=2, "key";q=100000;w=10/);
-      assert.ok((await metric(p, 'palisade_rate_limited_total', 'limit="ip"')) >= 4);
+      assert.ok((await metric(p, 'palisade_rate_limited_total', 'limit="ip"')) >= 1);
     } finally {
       await a.close();
       await b.close();

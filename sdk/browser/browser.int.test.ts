@@ -12,13 +12,12 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
+import { launchChromium } from '../../test/helpers/chromium.ts';
 import { openDataDir } from '../../test/helpers/data-dir.ts';
 import { createTenant, removeDir, startPalisade, stats, waitFor, type CreatedTenant, type Palisade } from '../../test/helpers/palisade.ts';
 import { README, README_SRI_RE } from './build.ts';
 import { classicPage, modulePage, startProxy, startSite, type Proxy, type Site } from './test-site.ts';
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let p: Palisade;
 let browser: Browser;
@@ -53,7 +52,7 @@ before(async () => {
   proxy = await startProxy(p.apiPort);
   proxied = `https://localhost:${proxy.port}`;
   [browser, site, foreign, evil] = await Promise.all([
-    chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }),
+    launchChromium(),
     startSite({ host: 'localhost', tlsDir: path.join(p.dataDir, 'tls') }),
     startSite({ host: '127.0.0.1' }),
     startSite({ host: '127.0.0.1' }),

@@ -1,5 +1,5 @@
 /**
- * The access anomaly watch (issue 8): an in-process observer of the same
+ * The access anomaly watch: an in-process observer of the same
  * access facts the audit trail records, raising an anomaly when access looks
  * wrong. Plain TypeScript with an injected clock; src/http/middleware/
  * access-watch.ts feeds it after each API request, report.ts turns an anomaly

@@ -176,6 +176,11 @@ export class AuditLog {
     this.ingest.note(n);
   }
 
+  /** The ingest route's hook, once per accepted request: a Map update, nothing more (it runs on the request lane). */
+  readonly acceptedEvents = (who: { keyId: string; tenantId: string }, ip: string, events: number): void => {
+    this.ingest.note({ keyId: who.keyId, tenantId: who.tenantId, ip, events });
+  };
+
   start(): void {
     this.timer = setInterval(() => {
       this.tick().catch((err: Error) => this.o.logger.warn({ errName: err.name }, 'audit log not written yet; will retry'));

@@ -59,7 +59,7 @@ export interface AuthenticatorOptions {
   argon2Concurrency: number;
   /** Verifications allowed to wait for a slot; past this, refuse at once. */
   maxQueued?: number;
-  /** Wrong secrets per key id (issue 6): past its limit, a key id's cache misses are refused without argon2. */
+  /** Wrong secrets per key id: past its limit, a key id's cache misses are refused without argon2. */
   keyThrottle?: FailureThrottle;
   /** A key id's cool-down just started (audit and alert; called once per cool-down). */
   onKeyThrottled?: (keyId: string, tenantId: string) => void;

@@ -1,5 +1,5 @@
 /**
- * Failed-authentication throttling (DESIGN §4): after `maxFailures` failures
+ * Failed-authentication throttling: after `maxFailures` failures
  * from one client IP, or against one key id, within `windowMs`, further
  * attempts are refused for `cooldownMs` without any work: no argon2, no key
  * lookup. A 128-bit secret is not guessable at any rate; what this protects

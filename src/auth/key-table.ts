@@ -20,7 +20,7 @@ export interface TenantRecord {
   name: string;
   allowedOrigins: string[];
   deleted: boolean;
-  /** Edge settings (issue 6: privacy rules, rate limit, plain-HTTP policy); absent means the defaults. */
+  /** Edge settings (privacy rules, rate limit, plain-HTTP policy, query caps); absent means the defaults. */
   settings?: TenantSettings;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Credential formats (DESIGN §4).
+ * Credential formats (docs/architecture.md, "Credentials").
  *   secret key:      pal_sk_<id:16>_<secret:22><crc:6>   (ingest and query scopes)
  *   publishable key: pal_pk_<id:16>                      (browser scope, no secret)
  * 22 base62 characters carry 130 bits from a CSPRNG. The CRC32 lets a

@@ -12,6 +12,8 @@ import type { Command } from 'commander';
 import { Agent, request } from 'undici';
 import type { Config } from '../config/index.ts';
 import type { DoctorReport } from '../ops/doctor.ts';
+import { ALERT_THRESHOLDS, SCRAPE_ALERTS } from '../ops/alert-thresholds.ts';
+import { certificateNotAfter, daysUntilExpiry } from '../tls/certificate.ts';
 import { adminClient } from './admin-client.ts';
 
 export type Status = 'ok' | 'warn' | 'red';
@@ -24,19 +26,21 @@ export interface Check {
 }
 
 const RUNBOOKS = 'ops/runbooks';
-// A certificate renewal needs lead time: 14 days is the page threshold, 30 the warning.
-const CERT_RED_DAYS = 14;
+// Red where the alert rules of ops/prometheus/alerts.yml page or ticket (one definition:
+// src/ops/alert-thresholds.ts); doctor also warns a step earlier than some of them.
+const CERT_RED_DAYS = ALERT_THRESHOLDS.PalisadeTlsCertificateExpiring / 86_400;
+// A certificate renewal needs lead time: a warning from 30 days.
 const CERT_WARN_DAYS = 30;
 // Events older than this in the spool mean the flusher is behind or ClickHouse is down.
-const SPOOL_AGE_RED_S = 300;
-const SPOOL_FILL_RED = 0.8;
-const DISK_FREE_RED = 0.1;
+const SPOOL_AGE_RED_S = ALERT_THRESHOLDS.PalisadeSpoolBacklog;
+const SPOOL_FILL_RED = ALERT_THRESHOLDS.PalisadeSpoolNearlyFull;
+const DISK_FREE_RED = ALERT_THRESHOLDS.PalisadeDiskNearlyFull;
 const DISK_FREE_WARN = 0.2;
 // More failed authentications than this per hour is worth a look (a misconfigured client or a scan).
 const AUTH_FAILURES_WARN = 100;
-// ClickHouse delays inserts into a partition past 1000 active parts and refuses them past 3000
-// (parts_to_delay_insert / parts_to_throw_insert); merges normally keep it in the tens.
-const PARTS_WARN = 300;
+// The alert tickets at 300 active parts in a partition; ClickHouse delays inserts into it past
+// 1000 (parts_to_delay_insert) and refuses them past 3000; merges normally keep it in the tens.
+const PARTS_WARN = ALERT_THRESHOLDS.PalisadeClickHouseTooManyParts;
 const PARTS_RED = 1000;
 // The chain is checked every minute; three missed checks in a row is a stuck or failing check.
 const AUDIT_CHECK_STALE_S = 180;
@@ -87,8 +91,9 @@ async function certificate(config: Config, ca: string | undefined): Promise<Chec
   const host = loopback(config.host);
   try {
     const { cert } = await peerCertificate(host, config.port, ca);
-    const days = (Date.parse(cert.valid_to) - Date.now()) / 86_400_000;
-    const detail = `expires ${new Date(cert.valid_to).toISOString()} (${days.toFixed(1)} days)`;
+    const notAfter = certificateNotAfter(cert.raw);
+    const days = daysUntilExpiry(notAfter);
+    const detail = `expires ${notAfter.toISOString()} (${days.toFixed(1)} days)`;
     if (days < CERT_RED_DAYS) return { name: 'TLS certificate', status: 'red', detail, next: runbook('PalisadeTlsCertificateExpiring') };
     if (days < CERT_WARN_DAYS) return { name: 'TLS certificate', status: 'warn', detail, next: runbook('PalisadeTlsCertificateExpiring') };
     return { name: 'TLS certificate', status: 'ok', detail };
@@ -180,7 +185,7 @@ function anomalyCheck(r: DoctorReport): Check | undefined {
   return { name, status: 'warn', detail, next: runbook('PalisadeAccessAnomaly') };
 }
 
-/** PalisadeTenantRateLimitedSustained fires at 30 minutes; doctor warns from 5 and names the tenant. */
+/** PalisadeTenantRateLimitedSustained fires at 30 minutes (ALERT_THRESHOLDS); doctor warns from 5 and names the tenant. */
 function rateLimitCheck(r: DoctorReport): Check {
   const name = 'rate limiting';
   const l = r.rateLimited;
@@ -262,12 +267,7 @@ export function alertsFromMetrics(text: string): Check[] {
     values.set(name, (values.get(name) ?? 0) + Number(line.slice(i + 1)));
   }
   const v = (n: string) => values.get(n) ?? 0;
-  const rules: [string, boolean, string][] = [
-    ['PalisadeKeyExposedOnPlainHttp', v('palisade_keys_exposed_total') > 0, `${v('palisade_keys_exposed_total')} secret keys seen on plain HTTP since start`],
-    ['PalisadeStorageGuardViolation', v('palisade_storage_guard_violations_total') > 0, `${v('palisade_storage_guard_violations_total')} rows refused by the storage guard since start`],
-    ['PalisadeSecretsRefreshFailing', v('palisade_secrets_consecutive_refresh_failures') > 0, `${v('palisade_secrets_consecutive_refresh_failures')} secrets refreshes failed in a row`],
-    ['PalisadeIngestionRefusing', v('palisade_requests_refused_total') > 0, `${v('palisade_requests_refused_total')} ingestion requests answered 503 since start`],
-  ];
+  const rules: [string, boolean, string][] = SCRAPE_ALERTS.map((r) => [r.alert, v(r.metric) > 0, r.detail(v(r.metric))]);
   const firing = rules.filter(([, on]) => on);
   if (firing.length === 0) return [{ name: 'alert conditions', status: 'ok', detail: 'none active in /metrics' }];
   return firing.map(([alert, , detail]) => ({ name: `alert ${alert}`, status: alert === 'PalisadeIngestionRefusing' ? 'warn' : 'red', detail, next: runbook(alert) }));

@@ -1,5 +1,5 @@
 /**
- * Operator commands for issue 5: audit, backup, migrate, tenant deletion and
+ * Governance commands for operators: audit, backup, migrate, tenant deletion and
  * export, user deletion, support access. All but `migrate` go through the
  * running server's admin API (the server owns the data directory); see
  * migrate-command.ts for why `migrate` does not.

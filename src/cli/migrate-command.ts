@@ -68,7 +68,7 @@ export async function migrateCommand(cfg: Config, o: { plan?: boolean; json?: bo
     throw new CliError(`no Palisade data directory at ${cfg.dataDir} (${(err as Error).message}); \`palisade serve\` creates one`);
   }
   // Imported here so other commands do not load the 540 MB engine library.
-  const { openWarehouse } = await import('../server.ts');
+  const { openWarehouse } = await import('../modules/warehouse.ts');
   const { planMigrations } = await import('../ops/migrate.ts');
   const { buildCore, runMigrations } = await import('../ops/governance.ts');
   let wh;

@@ -1,6 +1,6 @@
 /**
  * `palisade tenant settings <id> [flags]`: shows a tenant's edge settings, or
- * changes the ones named by flags (issue 6). Path lists are edited, not
+ * changes the ones named by flags. Path lists are edited, not
  * replaced: --pii-drop adds paths, --remove-pii-drop takes them away.
  * Query caps are edited one field at a time too: 'default' removes one,
  * --query-caps default removes them all.

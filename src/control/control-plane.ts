@@ -6,7 +6,7 @@
  */
 import { AppError, ErrorCode } from '../errors/index.ts';
 import { Authenticator } from '../auth/authenticator.ts';
-import { randomBase62 } from '../auth/base62.ts';
+import { newTenantId } from './tenant-id.ts';
 import type { KeySnapshot } from '../auth/key-table.ts';
 import { newKeyId, newSecretToken, publishableKey, SCOPES, type Scope } from '../auth/tokens.ts';
 import { toClickHouseTime } from '../../schemas/event-row.ts';
@@ -89,7 +89,7 @@ export class ControlPlane {
   async createTenant(name: string, allowedOrigins: string[] = []): Promise<Tenant> {
     const now = toClickHouseTime(new Date());
     const row = {
-      id: `ten_${randomBase62(12)}`,
+      id: newTenantId(),
       name,
       allowed_origins: allowedOrigins,
       created_at: now,

@@ -1,5 +1,5 @@
 /**
- * Tenants' edge settings (issue 6) in ClickHouse: one ReplacingMergeTree row
+ * Tenants' edge settings in ClickHouse: one ReplacingMergeTree row
  * per tenant in `tenant_edge_settings` (migration 0006), read with FINAL. The
  * edges read them all with the key table on every refresh and carry them in
  * memory; only the admin API reads one. A tenant with no row has the defaults.

@@ -20,13 +20,14 @@ import { ingestRoutes, type IngestRouteDeps } from './routes/ingest.ts';
 import { queryRoutes, type QueryRouteDeps } from './routes/query.ts';
 import { sdkRoutes } from './routes/sdk.ts';
 import type { Env } from './types.ts';
-import type { EdgeAppDeps } from '../edge-hardening.ts';
+import type { EdgeAppDeps } from './edge-deps.ts';
 import { forwardedHttpGuard } from './insecure-transport.ts';
 import { ipLimits } from './middleware/edge-limits.ts';
 import { accessWatch } from './middleware/access-watch.ts';
 import type { AccessWatch } from '../anomaly/watch.ts';
 import { httpMetrics, type HttpMetricsSink } from './middleware/http-metrics.ts';
 import { tenantSettingsRoutes } from './routes/tenant-settings.ts';
+import { openApiDocument } from './openapi/route.ts';
 
 export interface AppDeps {
   logger: Logger;
@@ -34,13 +35,13 @@ export interface AppDeps {
   ingest: IngestRouteDeps;
   admin: AdminRouteDeps;
   query: QueryRouteDeps;
-  /** Audit log, backups, retention, deletion, support grants (issue 5). */
+  /** Audit log, backups, retention, deletion, support grants. */
   governance?: GovernanceDeps;
-  /** Rate limits, failed-auth throttling, plain-HTTP refusal, tenant edge settings (issue 6). */
+  /** Rate limits, failed-auth throttling, plain-HTTP refusal, tenant edge settings. */
   edge?: EdgeAppDeps;
-  /** The access anomaly watch (issue 8), fed after every /v1 request on the API listener. */
+  /** The access anomaly watch, fed after every /v1 request on the API listener. */
   anomaly?: { watch: AccessWatch; countryHeader?: string };
-  /** palisade_http_requests_total and friends (issue 8); every response of both apps is counted. */
+  /** palisade_http_requests_total and friends; every response of both apps is counted. */
   httpMetrics?: HttpMetricsSink;
   /** Readiness: can this edge accept and deliver events right now? */
   ready: () => Promise<{ ready: boolean; checks: Record<string, unknown> }>;
@@ -74,6 +75,7 @@ export function createApiApp(deps: AppDeps): Hono<Env> {
     app.use('/v1/*', ipLimits(deps.edge.limits));
   }
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/openapi.json', openApiDocument('api'));
   app.get('/readyz', async (c) => {
     const r = await deps.ready();
     return c.json({ status: r.ready ? 'ready' : 'degraded', checks: r.checks }, r.ready ? 200 : 503);
@@ -97,8 +99,9 @@ export function createAdminApp(deps: AppDeps): Hono<Env> {
   const g = deps.governance;
   // First, so it sees every admin change after its handler ran.
   if (g) app.use('/admin/*', auditAdminActions({ audit: g.audit, actor: g.adminActor, logger: deps.logger }));
+  app.get('/openapi.json', openApiDocument('admin'));
   app.route('/', adminRoutes(deps.admin));
-  if (deps.edge) app.route('/', tenantSettingsRoutes(deps.edge.settings));
+  if (deps.edge) app.route('/', tenantSettingsRoutes(deps.edge.settings, { adminToken: deps.admin.adminToken }));
   if (g) {
     app.route('/', auditBackupAdminRoutes(g));
     app.route('/', tenantDataAdminRoutes(g));

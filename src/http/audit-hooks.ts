@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import { AuthFailure, type Principal } from '../auth/authenticator.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
+import { TENANT_ID_SOURCE } from '../control/tenant-id.ts';
 import { ErrorCode, isAppError } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Env } from './types.ts';
@@ -83,6 +84,8 @@ async function idsFrom(res: Response): Promise<Ids> {
   return { details: {} };
 }
 
+const ADMIN_TENANT_PATH = new RegExp(`^/admin/tenants/(${TENANT_ID_SOURCE})`);
+
 export function auditAdminActions(o: { audit: Pick<AuditLog, 'recordDurable'>; actor: string; logger: Logger }): MiddlewareHandler<Env> {
   return async function auditAdminActions(c, next) {
     await next();
@@ -93,7 +96,7 @@ export function auditAdminActions(o: { audit: Pick<AuditLog, 'recordDurable'>; a
     if (status === 401) return;
     const route = c.req.routePath;
     const ids = status < 400 ? await idsFrom(c.res) : { details: {} };
-    const pathTenant = /^\/admin\/tenants\/(ten_[0-9A-Za-z]{12})/.exec(c.req.path)?.[1];
+    const pathTenant = ADMIN_TENANT_PATH.exec(c.req.path)?.[1];
     try {
       await o.audit.recordDurable({
         ...ctxOf(c, o.actor),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { gzipSync } from 'node:zlib';
+import { describe, test } from 'node:test';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { AppError } from '../errors/index.ts';
 import { readJsonBody } from './body.ts';
 
@@ -49,4 +49,39 @@ test('malformed inputs get their own codes and never echo the input', async () =
   } catch (err) {
     assert.ok(!(err as Error).message.includes('canary'));
   }
+});
+
+describe('anyLabel (the /v1/* tracking routes): the body decides, not its label', () => {
+  const any = { anyLabel: true };
+  const labels = ['application/json', 'application/json; charset=utf-8', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'application/octet-stream', undefined];
+  const encodings: [string | undefined, (b: Buffer) => Buffer][] = [[undefined, (b) => b], ['gzip', gzipSync], ['deflate', deflateSync]];
+
+  for (const label of labels) {
+    for (const [encoding, encode] of encodings) {
+      test(`JSON labelled ${label ?? '(no content-type)'}${encoding ? ` with content-encoding ${encoding}` : ''} parses`, async () => {
+        const headers = new Headers();
+        if (label) headers.set('content-type', label);
+        if (encoding) headers.set('content-encoding', encoding);
+        const r = new Request('https://x/v1/batch', { method: 'POST', body: new Uint8Array(encode(Buffer.from('{"batch":[{"type":"track"}]}'))), headers });
+        if (!label) assert.equal(r.headers.get('content-type'), null, 'a byte body gets no implicit label');
+        assert.deepEqual(await readJsonBody(r, limits, undefined, any), { batch: [{ type: 'track' }] });
+      });
+    }
+  }
+
+  test('a body that is not JSON: 415 under a non-JSON label, 400 invalid_json when the label said JSON', async () => {
+    const form = req('event=x', { 'content-type': 'application/x-www-form-urlencoded' });
+    assert.equal(await code(readJsonBody(form, limits, undefined, any)), 'unsupported_media_type');
+    assert.equal(await code(readJsonBody(req('<xml/>', { 'content-type': 'application/xml' }), limits, undefined, any)), 'unsupported_media_type');
+    assert.equal(await code(readJsonBody(req('{"a":'), limits, undefined, any)), 'invalid_json');
+    assert.equal(await code(readJsonBody(req('{"a":', { 'content-type': 'application/vnd.api+json' }), limits, undefined, any)), 'invalid_json');
+    // Empty is empty whatever the label; caps and encodings keep their own codes.
+    assert.equal(await code(readJsonBody(req('', { 'content-type': 'text/plain' }), limits, undefined, any)), 'invalid_json');
+    assert.equal(await code(readJsonBody(req('x'.repeat(2000), { 'content-type': 'text/plain' }), limits, undefined, any)), 'payload_too_large');
+    assert.equal(await code(readJsonBody(req('not gzip', { 'content-type': 'text/plain', 'content-encoding': 'gzip' }), limits, undefined, any)), 'invalid_encoding');
+  });
+
+  test('without anyLabel a non-JSON body stays a 400 invalid_json (the query and admin APIs check the label first)', async () => {
+    assert.equal(await code(readJsonBody(req('event=x', { 'content-type': 'application/x-www-form-urlencoded' }), limits)), 'invalid_json');
+  });
 });

@@ -80,7 +80,7 @@ async function decode(raw: Buffer, encoding: string, max: number): Promise<Buffe
   }
 }
 
-/** JSON (or text/plain for beacons, which cannot set a JSON content type without a preflight). */
+/** JSON (or text/plain) only: the query and admin APIs, whose clients are ours. The /v1/* tracking routes use readJsonBody's anyLabel instead. */
 export function assertJsonContentType(req: Request, allowTextPlain: boolean): void {
   const type = (req.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   if (type === 'application/json') return;
@@ -88,7 +88,26 @@ export function assertJsonContentType(req: Request, allowTextPlain: boolean): vo
   throw new AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'content-type must be application/json');
 }
 
-export async function readJsonBody(req: Request, limits: BodyLimits, incoming?: IncomingMessage): Promise<unknown> {
+/** True when the Content-Type label claims JSON (application/json or any +json type). */
+function labelledJson(req: Request): boolean {
+  const type = (req.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || type.endsWith('+json');
+}
+
+export interface ReadJsonOptions {
+  /**
+   * The body is the judge, not its label (the /v1/* tracking routes):
+   * Segment- and RudderStack-style clients send JSON as application/json,
+   * text/plain (beacons), form-urlencoded (rudder-sdk-node's gzip mode, an
+   * HTTP-client quirk) or unlabelled. A body that is not JSON is then a 400
+   * invalid_json when its label said JSON (malformed) and a 415
+   * unsupported_media_type otherwise (another format). Only the failure
+   * path looks at the label, so an accepted request pays nothing for it.
+   */
+  anyLabel?: boolean;
+}
+
+export async function readJsonBody(req: Request, limits: BodyLimits, incoming?: IncomingMessage, options: ReadJsonOptions = {}): Promise<unknown> {
   const raw = await readCapped(req, limits.maxBodyBytes, incoming);
   const encoding = (req.headers.get('content-encoding') ?? '').trim().toLowerCase();
   const body = await decode(raw, encoding, encoding === '' || encoding === 'identity' ? limits.maxBodyBytes : limits.maxDecompressedBytes);
@@ -98,6 +117,9 @@ export async function readJsonBody(req: Request, limits: BodyLimits, incoming?: 
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
   } catch {
     // Never echo the parser's message: it quotes the untrusted input.
+    if (options.anyLabel && !labelledJson(req)) {
+      throw new AppError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, 'the request body must be UTF-8 JSON (whatever its content-type label)');
+    }
     throw new AppError(ErrorCode.INVALID_JSON, 'the request body is not valid UTF-8 JSON');
   }
 }

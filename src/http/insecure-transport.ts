@@ -1,5 +1,5 @@
 /**
- * Plain HTTP never serves the API (DESIGN §4): a credential that crossed the
+ * Plain HTTP never serves the API: a credential that crossed the
  * network in clear text is leaked, whatever we answer. So a request on the
  * optional plain-HTTP listener, or one a trusted proxy says arrived over
  * plain HTTP (X-Forwarded-Proto), is refused with 403 and an explanation,

@@ -16,7 +16,7 @@ export interface ListenOptions {
   port: number;
   cert: string;
   key: string;
-  /** Timeouts, header size and per-IP connection cap (issue 6); the defaults otherwise. */
+  /** Timeouts, header size and per-IP connection cap (PALISADE_*_TIMEOUT_MS, …); the defaults otherwise. */
   limits?: ConnectionLimits;
   /** A request Node's HTTP parser refused before the app saw it (431 headers too large, 400, 408), with the status sent. */
   onParserRefusal?: (status: number) => void;

@@ -1,5 +1,6 @@
 /**
- * What a listener grants one connection, and one client IP (issue 6).
+ * What a listener grants one connection, and one client IP: slow or oversized
+ * requests and connection floods must not hold the edge's sockets.
  *
  * TLS follows Mozilla's "intermediate" profile (ssl-config.mozilla.org,
  * version 5.7): TLS 1.2 and 1.3 only; for TLS 1.2, ECDHE key exchange with an

@@ -1,5 +1,5 @@
 /**
- * DESIGN §2 step 6, the tenant's privacy rules, as one pure function of
+ * Step 6 of the data flow (docs/architecture.md), the tenant's privacy rules, as one pure function of
  * (row, settings, request facts, tenant key): consent and Do-Not-Track, the
  * bot flag, the IP policy, paths to drop or hash, and the opt-in scrubber.
  * It either keeps the row (a new object; the input is not touched) or says

@@ -1,5 +1,5 @@
 /**
- * DESIGN §2 steps 4-6 as pure functions: validate, sanitise, enrich. Each
+ * Steps 4-6 of the data flow (docs/architecture.md) as pure functions: validate, sanitise, enrich. Each
  * step returns ok(value) or a reason to drop the event; `ingestBody` runs them
  * for every event of a request and throws only for whole-request problems.
  *
@@ -33,7 +33,7 @@ export interface IngestContext {
   ip: string;
   userAgent: string;
   limits: Config['limits'];
-  /** The tenant's privacy rules (issue 6); without them rows are stored as sent (unit tests, tools). */
+  /** The tenant's privacy rules; without them rows are stored as sent (unit tests, tools). */
   privacy?: PrivacyContext;
   /** When given, collects the message ids generated here for events that came without one. */
   generatedIds?: Set<string>;

@@ -17,7 +17,7 @@ export interface RequestMeta {
   ip: string;
   userAgent: string;
   receivedAt: Date;
-  /** `DNT: 1` or `Sec-GPC: 1` on the request (issue 6; honoured only if the tenant chose to). */
+  /** `DNT: 1` or `Sec-GPC: 1` on the request (honoured only if the tenant chose to). */
   doNotTrack?: boolean;
 }
 
@@ -39,7 +39,7 @@ export class IngestService {
       spool: Spool;
       warnings: WarningsLedger;
       limits: Config['limits'];
-      /** The tenant's privacy rules for this request (issue 6); read from the in-memory key table, no I/O. */
+      /** The tenant's privacy rules for this request; read from the in-memory key table, no I/O. */
       privacy?: (principal: Principal, meta: RequestMeta) => PrivacyContext | undefined;
     },
   ) {}

@@ -1,5 +1,5 @@
 /**
- * "Rate limiting hitting one tenant for long" (issue 8's alert list): how long
+ * "Rate limiting hitting one tenant for long" (PalisadeTenantRateLimitedSustained): how long
  * each tenant has been refused by its per-key limit without a break. A
  * tenant's streak goes on while it is refused again within `gapMs` of its
  * last refusal, and ends otherwise. /metrics gets the longest streak as one

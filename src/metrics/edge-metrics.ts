@@ -1,5 +1,5 @@
 /**
- * Issue 6's metrics (abuse limits, failed-auth throttling, privacy drops,
+ * The edge's metrics (abuse limits, failed-auth throttling, privacy drops,
  * plain-HTTP exposure, secrets refresh), registered on the same registry and
  * in the same way as metrics.ts: values live in plain counters at their
  * source and are read at scrape time, so the hot path pays nothing. Labels

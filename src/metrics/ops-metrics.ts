@@ -1,12 +1,12 @@
 /**
- * Issue 8's metrics for alert rules that had nothing to read: certificate
+ * Gauges for the alert rules that need a fact only the edge knows: certificate
  * expiry, backup recency, ClickHouse reachability and free space on the data
  * directory. Read at scrape time like metrics.ts; no labels.
  */
-import { statfsSync } from 'node:fs';
 import { Gauge, type Registry } from 'prom-client';
 import type { BackupStatus } from '../ops/backup.ts';
-import { certificateExpiry } from '../ops/doctor.ts';
+import { diskSpace, type DiskSpace } from '../ops/disk.ts';
+import { certificateNotAfter } from '../tls/certificate.ts';
 
 export interface OpsMetricSources {
   tlsCertPem: string;
@@ -21,7 +21,7 @@ function seconds(iso: string | null): number {
 }
 
 export function registerOpsMetrics(registry: Registry, src: OpsMetricSources): void {
-  const expiry = certificateExpiry(src.tlsCertPem).expiresAt / 1000;
+  const expiry = certificateNotAfter(src.tlsCertPem).getTime() / 1000;
   new Gauge({
     name: 'palisade_tls_certificate_expiry_timestamp_seconds',
     help: 'notAfter of the certificate the HTTPS listeners serve (unix seconds). Renew before it is 14 days away.',
@@ -71,8 +71,8 @@ export function registerOpsMetrics(registry: Registry, src: OpsMetricSources): v
     },
   });
   for (const [name, help, pick] of [
-    ['palisade_data_dir_free_bytes', 'Bytes available to Palisade on the data directory filesystem (spool, embedded engine, backups).', (s: { bavail: number; bsize: number }) => s.bavail * s.bsize],
-    ['palisade_data_dir_size_bytes', 'Size of the data directory filesystem.', (s: { blocks: number; bsize: number }) => s.blocks * s.bsize],
+    ['palisade_data_dir_free_bytes', 'Bytes available to Palisade on the data directory filesystem (spool, embedded engine, backups).', (d: DiskSpace) => d.freeBytes],
+    ['palisade_data_dir_size_bytes', 'Size of the data directory filesystem.', (d: DiskSpace) => d.totalBytes],
   ] as const) {
     new Gauge({
       name,
@@ -80,7 +80,7 @@ export function registerOpsMetrics(registry: Registry, src: OpsMetricSources): v
       registers: [registry],
       collect() {
         try {
-          this.set(pick(statfsSync(src.dataDir)));
+          this.set(pick(diskSpace(src.dataDir)));
         } catch {
           /* the directory vanished: leave the last value */
         }

@@ -1,5 +1,5 @@
 /**
- * Issue 8's per-stage metrics that are events rather than states: HTTP
+ * Per-stage metrics that are events rather than states: HTTP
  * requests (by listener, route pattern, status class and credential kind),
  * authentication failures by reason, query, flush and ClickHouse call
  * latencies. Each is one Counter.inc or Histogram.observe on the path that
@@ -111,7 +111,7 @@ export interface StateSources {
   authKnownClientBypass: () => number;
 }
 
-/** Issue 8's state gauges, read from their sources at scrape time (nothing here touches ClickHouse). */
+/** State gauges (audit chain, parts, auth cache), read from their sources at scrape time (nothing here touches ClickHouse). */
 export function registerStateMetrics(registry: Registry, src: StateSources): void {
   gauge(registry, 'palisade_audit_chain_head_sequence', "The last entry this node wrote to its audit chain (seq).", () => src.auditHead().seq);
   gauge(registry, 'palisade_audit_chain_verified_sequence', 'The last entry of this node\'s audit chain the background check has verified.', () => src.auditChain().verifiedSeq);

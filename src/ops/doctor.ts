@@ -5,14 +5,14 @@
  * one broken part (ClickHouse down, the audit table missing) never hides the
  * rest: on-call needs the whole picture most when something is down.
  */
-import { statfs } from 'node:fs/promises';
-import { X509Certificate } from 'node:crypto';
 import type { FlusherStatus } from '../spool/flusher.ts';
 import type { SpoolStats } from '../spool/spool.ts';
 import { migrationStatus } from '../storage/migrations.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
 import type { ChainMonitorStatus } from '../audit/chain-monitor.ts';
 import type { BackupStatus } from './backup.ts';
+import { certificateNotAfter, daysUntilExpiry } from '../tls/certificate.ts';
+import { diskSpace } from './disk.ts';
 import type { PartsSample } from './parts.ts';
 
 export interface DoctorSources {
@@ -49,9 +49,8 @@ async function probe<T>(fn: () => Promise<T>): Promise<Probe<T>> {
 }
 
 export function certificateExpiry(pem: string): { validTo: string; expiresAt: number } {
-  const cert = new X509Certificate(pem);
-  const expiresAt = Date.parse(cert.validTo);
-  return { validTo: new Date(expiresAt).toISOString(), expiresAt };
+  const notAfter = certificateNotAfter(pem);
+  return { validTo: notAfter.toISOString(), expiresAt: notAfter.getTime() };
 }
 
 export async function diagnose(s: DoctorSources) {
@@ -76,12 +75,7 @@ export async function diagnose(s: DoctorSources) {
       const total = await wh.query<{ n: string }>(`SELECT sum(${weight}) AS n FROM audit_log WHERE ${where}`, { timeoutMs: TIMEOUT_MS });
       return { lastHour: Number(total[0]?.n ?? 0), topIps: rows.map((r) => ({ ip: r.ip, count: Number(r.n) })) };
     }),
-    probe(async () => {
-      const st = await statfs(s.dataDir);
-      const total = st.blocks * st.bsize;
-      const free = st.bavail * st.bsize;
-      return { path: s.dataDir, freeBytes: free, totalBytes: total, freeRatio: total > 0 ? free / total : 0 };
-    }),
+    probe(async () => ({ path: s.dataDir, ...diskSpace(s.dataDir) })),
     probe(async () => {
       // Access anomalies (src/anomaly/watch.ts) in the last day, from every edge's audit chain.
       const where = "action = 'access.anomaly' AND at > now() - INTERVAL 1 DAY";
@@ -105,7 +99,7 @@ export async function diagnose(s: DoctorSources) {
   let tls: Probe<{ validTo: string; daysLeft: number }>;
   try {
     const e = certificateExpiry(s.tlsCertPem);
-    tls = { ok: true, validTo: e.validTo, daysLeft: (e.expiresAt - Date.now()) / 86_400_000 };
+    tls = { ok: true, validTo: e.validTo, daysLeft: daysUntilExpiry(new Date(e.expiresAt)) };
   } catch (err) {
     tls = { ok: false, error: (err as Error).message };
   }

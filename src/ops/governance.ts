@@ -1,38 +1,15 @@
 /**
- * Issue 5's pieces, built once in the composition root: the audit log,
- * backups (scheduled and before every risky change), retention, deletion on
- * request and support grants. Two phases, because migrations run before
- * anything else exists: `open` right after the warehouse (migrations behind
- * a backup, then the audit chain), `attach` once the control plane, key
- * table and flusher are up.
+ * The audit log and the backup service of this node, and the migrations run
+ * behind a backup: shared by `palisade serve` (src/modules/audit.ts) and
+ * `palisade migrate`, because migrations run before anything else exists.
  */
-import { statfsSync } from 'node:fs';
 import path from 'node:path';
-import type { Authenticator } from '../auth/authenticator.ts';
 import { AuditLog } from '../audit/audit-log.ts';
-import { AuditChainMonitor, type ChainMonitorStatus } from '../audit/chain-monitor.ts';
 import type { Config } from '../config/index.ts';
-import type { ControlPlane } from '../control/control-plane.ts';
-import { SupportGrants } from '../control/support-grants.ts';
-import type { GovernanceDeps, SupportQueryOutcome } from '../http/routes/governance-common.ts';
 import type { Logger } from '../log/index.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
-import { BackupService, type BackupStatus } from './backup.ts';
-import { DeletionService } from './deletion.ts';
-import { Housekeeper } from './housekeeping.ts';
-import { migrateWithBackup, migrationAudit, requireMigrated, type MigrationRun } from './migrate.ts';
-import { PartsSampler } from './parts.ts';
-import { RetentionService } from './retention.ts';
-
-export interface AttachOptions {
-  control: ControlPlane;
-  auth: Authenticator;
-  adminToken: string;
-  adminActor: string;
-  refreshKeys: () => Promise<void>;
-  drain: (deadlineMs: number) => Promise<boolean>;
-  supportQuery: (tenantId: string, body: unknown) => Promise<SupportQueryOutcome>;
-}
+import { BackupService } from './backup.ts';
+import { migrateWithBackup, migrationAudit, type MigrationRun } from './migrate.ts';
 
 /** Backup service and audit log for this node, as `serve` and `migrate` both build them. */
 export function buildCore(config: Config, warehouse: Warehouse, logger: Logger): { audit: AuditLog; backups: BackupService } {
@@ -72,100 +49,4 @@ export async function runMigrations(o: { warehouse: Warehouse; audit: AuditLog; 
   await o.audit.open();
   if (run.applied.length > 0) o.audit.record(migrationAudit(ctx, { run }));
   return run;
-}
-
-export class Governance {
-  private housekeeper: Housekeeper | undefined;
-  deps: GovernanceDeps | undefined;
-  /** Issue 8: this node's audit chain, verified in the background (palisade_audit_chain_*). */
-  readonly chainMonitor: AuditChainMonitor;
-  /** Issue 8: active parts per partition, sampled by the housekeeper (palisade_clickhouse_*parts*). */
-  readonly parts: PartsSampler;
-
-  private constructor(
-    private readonly config: Config,
-    private readonly warehouse: Warehouse,
-    private readonly logger: Logger,
-    readonly audit: AuditLog,
-    readonly backups: BackupService,
-    readonly migrations: MigrationRun,
-  ) {
-    this.chainMonitor = new AuditChainMonitor({ warehouse, nodeId: audit.nodeId, anchorDir: config.dataDir, logger });
-    this.parts = new PartsSampler(warehouse);
-  }
-
-  static async open(config: Config, warehouse: Warehouse, logger: Logger): Promise<Governance> {
-    const { audit, backups } = buildCore(config, warehouse, logger);
-    let migrations: MigrationRun;
-    if (config.clickhouse.migrateOnStart) migrations = await runMigrations({ warehouse, audit, backups, logger, actor: 'system' });
-    else {
-      // A cluster's edges: `palisade migrate` ran once; refuse to start on a schema behind this code.
-      migrations = await requireMigrated(warehouse);
-      await audit.open();
-    }
-    await backups.load();
-    return new Governance(config, warehouse, logger, audit, backups, migrations);
-  }
-
-  attach(o: AttachOptions): GovernanceDeps {
-    const { warehouse, logger, audit, backups } = this;
-    const deletions = new DeletionService({ warehouse, backups, control: o.control, logger, audit, drain: o.drain, refreshKeys: o.refreshKeys });
-    const retention = new RetentionService({ warehouse, control: o.control, backups, audit, logger });
-    backups.onRestore(async ({ since, tenantId }) => {
-      const n = await deletions.reapply({ since, tenantId });
-      await retention.enforceAll(tenantId);
-      return n;
-    });
-    const g = this.config.governance;
-    this.housekeeper = new Housekeeper({
-      backups,
-      retention,
-      deletions,
-      logger,
-      backupIntervalMs: g.backupIntervalMs,
-      verifyScheduledBackups: g.verifyScheduledBackups,
-      scratchFreeBytes:
-        warehouse.kind === 'embedded'
-          ? () => {
-              const s = statfsSync(this.config.dataDir);
-              return s.bavail * s.bsize;
-            }
-          : undefined,
-      intervalMs: g.housekeepingIntervalMs,
-      backupRetentionDays: g.backupRetentionDays,
-      parts: this.parts,
-    });
-    this.deps = {
-      adminToken: o.adminToken,
-      adminActor: o.adminActor,
-      audit,
-      anchorDir: this.config.dataDir,
-      warehouse,
-      control: o.control,
-      backups,
-      retention,
-      deletions,
-      grants: new SupportGrants(warehouse),
-      auth: o.auth,
-      supportQuery: o.supportQuery,
-      refreshKeys: o.refreshKeys,
-    };
-    return this.deps;
-  }
-
-  start(): void {
-    this.audit.start();
-    this.housekeeper?.start();
-    this.chainMonitor.start();
-  }
-
-  health(): { backups: BackupStatus; audit: { nodeId: string; seq: number; hash: string }; auditChain: ChainMonitorStatus } {
-    return { backups: this.backups.status(), audit: { nodeId: this.audit.nodeId, ...this.audit.head() }, auditChain: this.chainMonitor.status() };
-  }
-
-  async stop(): Promise<void> {
-    await this.housekeeper?.stop();
-    await this.chainMonitor.stop();
-    await this.audit.stop().catch((err: Error) => this.logger.warn({ errName: err.name }, 'audit entries left unwritten at shutdown'));
-  }
 }

@@ -1,5 +1,5 @@
 /**
- * Active parts per partition, sampled from system.parts (issue 8). Events are
+ * Active parts per partition, sampled from system.parts. Events are
  * partitioned by (tenant, month), so many active tenants mean many small
  * parts; past `parts_to_delay_insert` (1000 by default, per partition)
  * ClickHouse slows inserts, past `parts_to_throw_insert` (3000) it refuses

@@ -42,3 +42,15 @@ export async function* exportTenant(wh: Warehouse, control: ControlPlane, tenant
   for (const d of dead) yield JSON.stringify({ record: 'dead_letter', data: d }) + '\n';
   yield JSON.stringify({ record: 'end', events, deadLetters: dead.length }) + '\n';
 }
+
+/** `exportTenant` bound to this node's warehouse and control plane, for the export routes. */
+export class TenantExports {
+  constructor(
+    private readonly warehouse: Warehouse,
+    private readonly control: ControlPlane,
+  ) {}
+
+  stream(tenantId: string): AsyncGenerator<string> {
+    return exportTenant(this.warehouse, this.control, tenantId);
+  }
+}

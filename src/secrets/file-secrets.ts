@@ -2,7 +2,7 @@
  * Service secrets for the embedded default: one JSON file in the data
  * directory, created on first start with mode 0600 and refused if anyone else
  * can read it. (A server deployment reads the same values from AWS Secrets
- * Manager; see DESIGN §1.)
+ * Manager: src/secrets/aws-secrets.ts.)
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, readFile, stat } from 'node:fs/promises';

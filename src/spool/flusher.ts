@@ -1,5 +1,5 @@
 /**
- * DESIGN §2 step 8: moves spooled events into ClickHouse and checkpoints.
+ * Step 8 of the data flow (docs/architecture.md): moves spooled events into ClickHouse and checkpoints.
  * Each cycle reads from the checkpoint, groups the rows per tenant, writes the
  * groups through EventWriter (the only code that inserts events; one INSERT
  * carries up to 100 tenant-month partitions), and commits the spool
@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../log/index.ts';
 import { GuardViolation, lineBoundTo, linePrefix, type EventWriter, type InsertRow, type TenantBatch } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
-import { GUARD_VIOLATION, UNDECODABLE, writeDeadLetters, type DeadLetter } from './dead-letters.ts';
+import { GUARD_VIOLATION, UNDECODABLE, writeDeadLetters, type DeadLetter } from '../storage/dead-letters.ts';
 import { decodeSpoolPayload, type SpoolPayload } from './payload.ts';
 import type { Cursor, Spool } from './spool.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The local write-ahead spool (DESIGN §2 step 7): the edge acknowledges a
+ * The local write-ahead spool (step 7 of the data flow, docs/architecture.md): the edge acknowledges a
  * request only after `append` resolves, i.e. after its bytes are written and
  * fdatasync'd. Appends that arrive while a write+fsync is in flight wait and
  * share the next one (group commit), so one ~0.4 ms fdatasync serves every

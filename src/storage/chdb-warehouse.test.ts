@@ -5,9 +5,10 @@
  * runner refuses an edited migration.
  */
 import assert from 'node:assert/strict';
-import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import type { ChdbWarehouse } from './chdb-warehouse.ts';
 import { fileEngine, listFiles } from '../../test/helpers/engine.ts';
 import { loadMigrations, migrate, MIGRATIONS_DIR, migrationStatus, splitStatements } from './migrations.ts';
@@ -17,9 +18,15 @@ import { WarehouseError } from './warehouse.ts';
 const engine = fileEngine('palisade-wh-', { migrate: false });
 let dir: string;
 let wh: ChdbWarehouse;
+/** Migration copies the runner is tried on: under the OS temp dir, never the work tree. */
+let copies: string;
 before(async () => {
   wh = await engine.open();
   dir = engine.dir;
+  copies = await mkdtemp(path.join(tmpdir(), 'palisade-migrations-'));
+});
+after(async () => {
+  if (copies) await rm(copies, { recursive: true, force: true });
 });
 
 test('migrations apply in order, once, onto the encrypted disk', async () => {
@@ -72,7 +79,7 @@ test('a slow statement on one connection does not hold up another', async () => 
 });
 
 test('an applied migration that was edited stops the runner', async () => {
-  const copy = path.join(dir, 'migrations');
+  const copy = path.join(copies, 'edited');
   await cp(MIGRATIONS_DIR, copy, { recursive: true });
   const first = (await readdir(copy)).filter((f) => f.endsWith('.sql')).sort()[0] ?? '';
   await writeFile(path.join(copy, first), (await readFile(path.join(copy, first), 'utf8')) + '\n-- edited\n');
@@ -81,7 +88,7 @@ test('an applied migration that was edited stops the runner', async () => {
 });
 
 test('a failing pre-migration hook stops the migration before anything runs', async () => {
-  const copy = path.join(dir, 'migrations-new');
+  const copy = path.join(copies, 'with-probe');
   await cp(MIGRATIONS_DIR, copy, { recursive: true });
   await writeFile(path.join(copy, '9999_probe.sql'), 'CREATE TABLE probe (a UInt8) ENGINE = MergeTree ORDER BY a;\n');
   await assert.rejects(migrate(wh, { dir: copy, beforeApply: async () => { throw new Error('backup failed'); } }), /backup failed/);

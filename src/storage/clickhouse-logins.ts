@@ -1,5 +1,5 @@
 /**
- * Least privilege on a ClickHouse server (DESIGN.md §3, ops/clickhouse/).
+ * Least privilege on a ClickHouse server (ops/clickhouse/).
  * Palisade's own connection (CLICKHOUSE_USER) runs migrations, the control
  * plane, the audit log, retention, deletion and backups. Two more logins are
  * optional:

@@ -1,5 +1,5 @@
 /**
- * The cluster renderer (issue 8): every migration file renders, a few
+ * The cluster renderer: every migration file renders, a few
  * statements against golden text, the table classification is complete, and
  * the rendering refuses what it cannot do safely. The last test parses every
  * rendered statement (and the run-time cluster SQL) with ClickHouse's own

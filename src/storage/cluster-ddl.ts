@@ -1,5 +1,5 @@
 /**
- * The cluster variant of the migrations (issue 8): the SAME statements from
+ * The cluster variant of the migrations (N edges on one ClickHouse cluster): the SAME statements from
  * schemas/clickhouse, rewritten for a ClickHouse cluster
  * (PALISADE_CLICKHOUSE_CLUSTER). Pure and deterministic: the output depends
  * only on the statement, the cluster name and the database, so the ledger's

@@ -1,5 +1,5 @@
 /**
- * The one place run-time SQL learns about the cluster variant (issue 8).
+ * The one place run-time SQL learns about the cluster variant.
  * Reads and inserts name the logical table (`events`): on a cluster that is
  * the Distributed table, which fans reads out and routes inserts by tenant.
  * What a Distributed table cannot do goes through these helpers instead, so

@@ -16,6 +16,18 @@ export interface TlsMaterial {
   notAfter: Date;
 }
 
+const DAY_MS = 86_400_000;
+
+/** When a certificate stops being valid: the one place its notAfter is read (PEM text or DER bytes). */
+export function certificateNotAfter(cert: string | Buffer): Date {
+  return new Date(new X509Certificate(cert).validTo);
+}
+
+/** Days until the certificate expires (negative once it has). */
+export function daysUntilExpiry(notAfter: Date, now = Date.now()): number {
+  return (notAfter.getTime() - now) / DAY_MS;
+}
+
 export async function generateSelfSigned(days = 365): Promise<{ cert: string; key: string }> {
   const now = Date.now();
   const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
@@ -23,7 +35,7 @@ export async function generateSelfSigned(days = 365): Promise<{ cert: string; ke
     curve: 'P-256',
     algorithm: 'sha256',
     notBeforeDate: new Date(now - 60_000),
-    notAfterDate: new Date(now + days * 86_400_000),
+    notAfterDate: new Date(now + days * DAY_MS),
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true },
@@ -45,7 +57,7 @@ export async function loadTls(o: { dataDir: string; certFile?: string; keyFile?:
   if (o.certFile && o.keyFile) {
     const cert = await readFile(o.certFile, 'utf8');
     const key = await readFile(o.keyFile, 'utf8');
-    return { cert, key, selfSigned: false, notAfter: new Date(new X509Certificate(cert).validTo) };
+    return { cert, key, selfSigned: false, notAfter: certificateNotAfter(cert) };
   }
   const dir = path.join(o.dataDir, 'tls');
   const certPath = path.join(dir, 'self-signed.crt');
@@ -53,9 +65,9 @@ export async function loadTls(o: { dataDir: string; certFile?: string; keyFile?:
   try {
     const cert = await readFile(certPath, 'utf8');
     const key = await readFile(keyPath, 'utf8');
-    const notAfter = new Date(new X509Certificate(cert).validTo);
+    const notAfter = certificateNotAfter(cert);
     // Regenerate a week before expiry rather than serve an expired certificate.
-    if (notAfter.getTime() - Date.now() > 7 * 86_400_000) return { cert, key, selfSigned: true, notAfter };
+    if (daysUntilExpiry(notAfter) > 7) return { cert, key, selfSigned: true, notAfter };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
@@ -63,5 +75,5 @@ export async function loadTls(o: { dataDir: string; certFile?: string; keyFile?:
   const { cert, key } = await generateSelfSigned();
   await writeFile(keyPath, key, { mode: 0o600 });
   await writeFile(certPath, cert, { mode: 0o644 });
-  return { cert, key, selfSigned: true, notAfter: new Date(new X509Certificate(cert).validTo) };
+  return { cert, key, selfSigned: true, notAfter: certificateNotAfter(cert) };
 }

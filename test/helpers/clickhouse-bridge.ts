@@ -29,7 +29,7 @@
  * - errors as ClickHouse formats them: `Code: N. DB::Exception: … (NAME) (version V)`
  *   with X-ClickHouse-Exception-Code and ClickHouse's status for the code, so
  *   the client raises ClickHouseError with the numeric code.
- * - --cluster NAME (issue 8): a one-shard cluster NAME whose only replica is
+ * - --cluster NAME: a one-shard cluster NAME whose only replica is
  *   this engine (remote_servers + macros), so Distributed tables, cluster() and
  *   clusterAllReplicas() run for real. What chDB cannot run, it emulates: chDB
  *   refuses ON CLUSTER ("Replicated DDL queries are disabled": no DDL worker)

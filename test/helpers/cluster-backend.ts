@@ -1,5 +1,5 @@
 /**
- * The cluster variant (issue 8) on the test bridge: `--cluster palisade`
+ * The cluster variant on the test bridge: `--cluster palisade`
  * gives chDB a one-shard cluster whose only replica is itself, so the
  * Distributed tables, cluster() and clusterAllReplicas() Palisade uses on a
  * cluster run for real, and emulates what chDB cannot run (ON CLUSTER DDL,

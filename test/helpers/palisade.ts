@@ -189,13 +189,13 @@ export interface CreatedTenant {
   keys: { ingest: string; browser: string; query: string };
 }
 
-export async function createTenant(p: Palisade, name: string, allowedOrigins: string[] = []): Promise<CreatedTenant> {
+export async function createTenant(p: Pick<Palisade, 'admin'>, name: string, allowedOrigins: string[] = []): Promise<CreatedTenant> {
   const r = await p.admin<CreatedTenant>('POST', '/admin/tenants', { name, allowedOrigins });
   if (r.status !== 201) throw new Error(`tenant create failed: ${r.status} ${r.text}`);
   return r.body;
 }
 
-export async function stats(p: Palisade, tenantId: string): Promise<{ events: number; lastEventAt: string | null; bytesOnDisk: number }> {
+export async function stats(p: Pick<Palisade, 'admin'>, tenantId: string): Promise<{ events: number; lastEventAt: string | null; bytesOnDisk: number }> {
   const r = await p.admin<{ events: number; lastEventAt: string | null; bytesOnDisk: number }>('GET', `/admin/tenants/${tenantId}/stats`);
   if (r.status !== 200) throw new Error(`stats failed: ${r.status} ${r.text}`);
   return r.body;

@@ -1,5 +1,6 @@
 /**
- * DESIGN §2 step 3 on the API listener: per-client-IP limits that run before
+ * The limits step of the data flow (step 3, docs/architecture.md) on the API
+ * listener: per-client-IP limits that run before
  * authentication, and the per-key charge that runs after it.
  *   - An IP in a failed-auth cool-down is refused at once (429, Retry-After):
  *     no body read, no token parsed, no argon2.
@@ -18,6 +19,7 @@ import { AppError, ErrorCode } from '../../errors/index.ts';
 import { policyHeader, rateLimitHeader, type BucketPolicy, type Decision, type TokenBuckets } from '../../limits/token-bucket.ts';
 import { clientKey } from '../../net/ip-prefix.ts';
 import type { Env } from '../types.ts';
+import { allowOrigin } from './cors.ts';
 
 /** Failures that say "someone is guessing" (trying a key in its cool-down too); not a missing credential, not our own overload. */
 const COUNTED = new Set<AuthFailureReason>(['malformed', 'bad_checksum', 'unknown_key', 'wrong_secret', 'revoked', 'throttled']);
@@ -61,10 +63,7 @@ function setHeaders(c: Context<Env>, d: Decision): void {
 /** A refusal must be readable by the browser SDK, or it cannot tell "stop" from "retry after N s". */
 function corsForRefusal(c: Context<Env>, l: EdgeLimits): void {
   const origin = c.req.header('origin');
-  if (!origin || !l.isKnownOrigin(origin)) return;
-  c.header('Access-Control-Allow-Origin', origin);
-  c.header('Access-Control-Expose-Headers', EXPOSED_HEADERS);
-  c.header('Vary', 'Origin');
+  if (origin && l.isKnownOrigin(origin)) allowOrigin(c, origin, EXPOSED_HEADERS);
 }
 
 export function ipLimits(l: EdgeLimits): MiddlewareHandler<Env> {

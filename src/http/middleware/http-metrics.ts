@@ -1,5 +1,5 @@
 /**
- * Counts and times every response an app sends (issue 8), including the ones
+ * Counts and times every response an app sends, including the ones
  * its error handler wrote (auth failures, 413, 429, 503 spool_full, 500):
  * Hono's compose hands a thrown error to onError inside `next()`, so this
  * outermost middleware sees the final status and the error in `c.error`.

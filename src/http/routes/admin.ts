@@ -3,14 +3,14 @@
  * admin token. Tenants and keys; a key's token appears in exactly one
  * response, the one that created it.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono } from 'hono';
 import { z } from 'zod';
 import { AppError, ErrorCode } from '../../errors/index.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import { SCOPES } from '../../auth/tokens.ts';
 import type { ControlPlane } from '../../control/control-plane.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
-import { credentialFromHeader } from '../credentials.ts';
+import { adminToken } from '../middleware/admin-token.ts';
 import type { Env } from '../types.ts';
 
 export interface AdminRouteDeps {
@@ -25,7 +25,6 @@ export interface AdminRouteDeps {
   doctor?: () => Promise<unknown>;
 }
 
-const TENANT_ID = /^ten_[0-9A-Za-z]{12}$/;
 const KEY_ID = /^[0-9A-Za-z]{16}$/;
 const ORIGIN = z
   .string()
@@ -40,28 +39,11 @@ const ORIGIN = z
     }
   }, 'must be an origin such as https://example.com (scheme, host, optional port; no path, no wildcard)');
 
-const CreateTenant = z.object({ name: z.string().trim().min(1).max(200), allowedOrigins: z.array(ORIGIN).max(100).default([]) }).strict();
-const UpdateTenant = z
+export const CreateTenant = z.object({ name: z.string().trim().min(1).max(200), allowedOrigins: z.array(ORIGIN).max(100).default([]) }).strict();
+export const UpdateTenant = z
   .object({ name: z.string().trim().min(1).max(200).optional(), addAllowedOrigins: z.array(ORIGIN).max(100).optional(), removeAllowedOrigins: z.array(z.string().max(512)).max(100).optional() })
   .strict();
-const CreateKey = z.object({ scope: z.enum(SCOPES as [string, ...string[]]) }).strict();
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-export function adminAuth(token: string): MiddlewareHandler<Env> {
-  const expected = digest(token);
-  return async function adminAuth(c, next) {
-    const presented = credentialFromHeader(c.req.header('authorization'));
-    // Compare digests so length differences leak nothing and timing is constant.
-    if (!presented || !timingSafeEqual(digest(presented), expected)) {
-      throw new AppError(ErrorCode.UNAUTHORIZED, 'admin token required (Authorization: Bearer <token>)');
-    }
-    c.set('adminAuthenticated', true);
-    await next();
-  };
-}
+export const CreateKey = z.object({ scope: z.enum(SCOPES as [string, ...string[]]) }).strict();
 
 async function parse<T extends z.ZodTypeAny>(req: Request, schema: T): Promise<z.infer<T>> {
   assertJsonContentType(req, false);
@@ -91,7 +73,7 @@ export function adminRoutes(deps: AdminRouteDeps): Hono<Env> {
       return c.body(m.body, 200, { 'Content-Type': m.contentType, 'Cache-Control': 'no-store' });
     });
   }
-  app.use('/admin/*', adminAuth(deps.adminToken));
+  app.use('/admin/*', adminToken(deps.adminToken));
   const doctor = deps.doctor;
   if (doctor) app.get('/admin/doctor', async (c) => c.json(await doctor()));
 

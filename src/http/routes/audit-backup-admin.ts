@@ -5,17 +5,16 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { readAnchors } from '../../audit/audit-log.ts';
-import { parseSince, readTrail, verifyAudit } from '../../audit/trail.ts';
+import { parseSince } from '../../audit/trail.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
-import { planMigrations } from '../../ops/migrate.ts';
 import { ctxOf } from '../audit-hooks.ts';
-import { adminAuth } from './admin.ts';
+import { adminToken } from '../middleware/admin-token.ts';
 import { limitParam, ndjson, parseBody, tenantIdParam, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
-const TENANT = z.string().regex(/^ten_[0-9A-Za-z]{12}$/, 'must be a tenant id (ten_…)');
-const BackupBody = z.object({ tenant: TENANT.optional() }).strict();
+const TENANT = z.string().regex(TENANT_ID, 'must be a tenant id (ten_…)');
+export const BackupBody = z.object({ tenant: TENANT.optional() }).strict();
 
 function time(raw: string | undefined, name: string): Date | undefined {
   const d = parseSince(raw);
@@ -25,10 +24,10 @@ function time(raw: string | undefined, name: string): Date | undefined {
 
 export function auditBackupAdminRoutes(d: GovernanceDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/admin/*', adminAuth(d.adminToken));
+  app.use('/admin/*', adminToken(d.adminToken));
 
   app.post('/admin/audit/verify', async (c) => {
-    const report = await verifyAudit(d.warehouse, await readAnchors(d.anchorDir));
+    const report = await d.trail.verify();
     c.set('audited', true);
     d.audit.record({ ...ctxOf(c, d.adminActor), action: 'audit.verify', outcome: report.ok ? 'ok' : 'failed', details: { entries: report.entries, firstProblemSeq: report.firstProblem?.seq ?? null, firstProblemKind: report.firstProblem?.kind ?? null } });
     return c.json(report);
@@ -45,14 +44,14 @@ export function auditBackupAdminRoutes(d: GovernanceDeps): Hono<Env> {
       const all = async function* () {
         let after: string | undefined;
         do {
-          const page = await readTrail(d.warehouse, tenantId, { since, until, limit: 5_000, after });
+          const page = await d.trail.read(tenantId, { since, until, limit: 5_000, after });
           for (const e of page.entries) yield JSON.stringify(e) + '\n';
           after = page.next;
         } while (after);
       };
       return ndjson(c, all(), `audit-${tenantId}.jsonl`);
     }
-    const page = await readTrail(d.warehouse, tenantId, { since, until, limit: limitParam(c.req.query('limit'), 100, 5_000), after: c.req.query('after') });
+    const page = await d.trail.read(tenantId, { since, until, limit: limitParam(c.req.query('limit'), 100, 5_000), after: c.req.query('after') });
     return c.json(page);
   });
 
@@ -89,7 +88,7 @@ export function auditBackupAdminRoutes(d: GovernanceDeps): Hono<Env> {
   });
 
   // What `palisade migrate --plan` shows while this server owns the data directory.
-  app.get('/admin/migrations', async (c) => c.json(await planMigrations(d.warehouse)));
+  app.get('/admin/migrations', async (c) => c.json(await d.migrationPlan()));
 
   return app;
 }

@@ -6,11 +6,14 @@ import type { Context } from 'hono';
 import type { z } from 'zod';
 import type { Authenticator } from '../../auth/authenticator.ts';
 import type { AuditLog } from '../../audit/audit-log.ts';
+import type { TrailPage, VerifyReport } from '../../audit/trail.ts';
 import type { ControlPlane } from '../../control/control-plane.ts';
 import type { SupportGrants } from '../../control/support-grants.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import type { BackupService } from '../../ops/backup.ts';
 import type { DeletionService } from '../../ops/deletion.ts';
+import type { MigrationPlan } from '../../ops/migrate.ts';
 import type { RetentionService } from '../../ops/retention.ts';
 import type { Warehouse } from '../../storage/warehouse.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
@@ -22,14 +25,30 @@ export interface SupportQueryOutcome {
   result: unknown;
 }
 
+/** The audit trail as the routes read it (src/audit/audit-trail.ts). */
+export interface AuditTrailReader {
+  read(tenantId: string, o: { since?: Date; until?: Date; limit: number; after?: string }): Promise<TrailPage>;
+  /** The whole chain checked against this node's anchors. */
+  verify(): Promise<VerifyReport>;
+}
+
+/** A tenant's data as JSON lines (src/ops/tenant-export.ts). */
+export interface TenantExporter {
+  stream(tenantId: string): AsyncGenerator<string>;
+}
+
 export interface GovernanceDeps {
   adminToken: string;
   /** `admin:adm_<digest prefix>`: who the admin token is in the audit trail. */
   adminActor: string;
   audit: AuditLog;
-  /** The directory holding this node's audit anchor file. */
-  anchorDir: string;
-  warehouse: Warehouse;
+  /** No route reads these two any more (they use `trail`, `exports`, `migrationPlan`); kept optional until the composition root stops passing them. */
+  anchorDir?: string;
+  warehouse?: Warehouse;
+  trail: AuditTrailReader;
+  exports: TenantExporter;
+  /** What `palisade migrate --plan` shows, read while this server owns the data directory. */
+  migrationPlan: () => Promise<MigrationPlan>;
   control: ControlPlane;
   backups: BackupService;
   retention: RetentionService;
@@ -40,8 +59,6 @@ export interface GovernanceDeps {
   supportQuery: (tenantId: string, body: unknown) => Promise<SupportQueryOutcome>;
   refreshKeys: () => Promise<void>;
 }
-
-const TENANT_ID = /^ten_[0-9A-Za-z]{12}$/;
 
 export function tenantIdParam(raw: string): string {
   if (!TENANT_ID.test(raw)) throw new AppError(ErrorCode.NOT_FOUND, 'no such tenant');

@@ -6,12 +6,13 @@
  * call it: any other Origin is refused outright, not merely left without CORS
  * headers.
  */
-import { Hono, type Context } from 'hono';
-import type { Authenticator, Principal } from '../../auth/authenticator.ts';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import type { Authenticator } from '../../auth/authenticator.ts';
 import { AppError, ErrorCode, isAppError } from '../../errors/index.ts';
-import type { QueryOutcome, QueryService } from '../../query/service.ts';
+import type { QueryService } from '../../query/service.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
-import { assertNoCredentialInUrl, credentialFromHeader } from '../credentials.ts';
+import { cors } from '../middleware/cors.ts';
+import { keyAuth, noCredentialInUrl, principalOf } from '../middleware/key-auth.ts';
 import type { Env } from '../types.ts';
 
 /** What one query call leaves behind, ok or not: enough for an audit line. */
@@ -31,7 +32,7 @@ export interface QueryRouteDeps {
   query: QueryService;
   /** Origins besides the server's own whose pages may call the query API. */
   dashboardOrigins: string[];
-  /** Called once per query call (issue 5's audit log hooks in here). */
+  /** Called once per query call: the audit log's query entry and a log line. */
   onQuery?: (e: QueryAuditEvent) => void;
 }
 
@@ -45,90 +46,72 @@ function ownOrigin(c: Context<Env>): string | undefined {
   return host ? `https://${host}` : undefined;
 }
 
-function cors(c: Context<Env>, allowed: ReadonlySet<string>): void {
-  const origin = c.req.header('origin');
-  if (origin === undefined) return; // not a browser cross-origin call: CORS does not apply
-  if (origin !== ownOrigin(c) && !allowed.has(origin)) {
-    throw new AppError(ErrorCode.ORIGIN_NOT_ALLOWED, 'this origin may not call the query API; add it to PALISADE_DASHBOARD_ORIGINS');
-  }
-  c.header('Access-Control-Allow-Origin', origin);
-  c.header('Access-Control-Expose-Headers', 'X-Request-Id, Retry-After');
-  c.header('Vary', 'Origin');
-}
-
-async function queryPrincipal(c: Context<Env>, auth: Authenticator): Promise<Principal> {
-  assertNoCredentialInUrl(c.req.url);
-  // Header only: a query key is a secret, and a publishable key cannot read.
-  const principal = await auth.authenticate(credentialFromHeader(c.req.header('authorization')), { ip: c.get('clientIp') });
-  c.set('principal', principal);
-  if (principal.scope !== 'query') {
-    throw new AppError(ErrorCode.WRONG_SCOPE, `${principal.scope === 'ingest' ? 'an ingest' : 'a browser'} key cannot read data; use a query key`);
-  }
-  return principal;
+/**
+ * Reports every query call to onQuery, whatever its outcome (a refused origin
+ * or key included): the outermost middleware of the group, so it sees the
+ * error the later ones threw in `c.error`.
+ */
+function reportQuery(onQuery: ((e: QueryAuditEvent) => void) | undefined): MiddlewareHandler<Env> {
+  return async function reportQuery(c, next) {
+    const started = performance.now();
+    await next();
+    const err = c.error;
+    const principal = c.get('principal');
+    onQuery?.({
+      requestId: c.get('requestId'),
+      ip: c.get('clientIp'),
+      tenantId: principal?.tenantId,
+      keyId: principal?.keyId,
+      kind: c.get('queryKind'),
+      rows: c.get('queryRows') ?? 0,
+      durationMs: Math.round(performance.now() - started),
+      outcome: err === undefined ? 'ok' : isAppError(err) ? err.code : ErrorCode.INTERNAL,
+    });
+  };
 }
 
 export function queryRoutes(deps: QueryRouteDeps): Hono<Env> {
   const app = new Hono<Env>();
   const allowed = new Set(deps.dashboardOrigins);
+  const queryCors = cors({
+    origin: (origin, c) => origin === ownOrigin(c) || allowed.has(origin),
+    exposeHeaders: 'X-Request-Id, Retry-After',
+    refuse: (origin) =>
+      new AppError(
+        ErrorCode.ORIGIN_NOT_ALLOWED,
+        origin === undefined ? 'a preflight needs an Origin' : 'this origin may not call the query API; add it to PALISADE_DASHBOARD_ORIGINS',
+      ),
+    preflight: { allowMethods: 'GET, POST', allowHeaders: 'authorization, content-type', maxAgeSeconds: 600 },
+  });
+  // Header only: a query key is a secret, and a publishable key cannot read.
+  const queryKey = keyAuth({
+    auth: deps.auth,
+    scopes: ['query'],
+    wrongScope: (scope) => `${scope === 'ingest' ? 'an ingest' : 'a browser'} key cannot read data; use a query key`,
+  });
+  const guard = [reportQuery(deps.onQuery), queryCors, noCredentialInUrl(), queryKey] as const;
 
-  /** Runs one query call and reports it to onQuery whatever the outcome. */
-  async function handle(c: Context<Env>, body: () => Promise<unknown>): Promise<Response> {
-    const started = performance.now();
-    let outcome: QueryOutcome | undefined;
-    let kind: string | undefined;
-    let failure: ErrorCode | undefined;
-    try {
-      cors(c, allowed);
-      const principal = await queryPrincipal(c, deps.auth);
-      const b = await body();
-      const k = (b as { kind?: unknown } | null)?.kind;
-      kind = typeof k === 'string' && KINDS.has(k) ? k : undefined;
-      outcome = await deps.query.run(principal, b);
-      return c.json(outcome.result);
-    } catch (err) {
-      failure = isAppError(err) ? err.code : ErrorCode.INTERNAL;
-      throw err;
-    } finally {
-      const principal = c.get('principal');
-      deps.onQuery?.({
-        requestId: c.get('requestId'),
-        ip: c.get('clientIp'),
-        tenantId: principal?.tenantId,
-        keyId: principal?.keyId,
-        kind,
-        rows: outcome?.rows ?? 0,
-        durationMs: Math.round(performance.now() - started),
-        outcome: failure ?? 'ok',
-      });
-    }
+  async function run(c: Context<Env>, body: unknown): Promise<Response> {
+    const k = (body as { kind?: unknown } | null)?.kind;
+    c.set('queryKind', typeof k === 'string' && KINDS.has(k) ? k : undefined);
+    const outcome = await deps.query.run(principalOf(c), body);
+    c.set('queryRows', outcome.rows);
+    return c.json(outcome.result);
   }
 
-  app.options('/v1/query', (c) => preflight(c, allowed));
-  app.options('/v1/query/schema', (c) => preflight(c, allowed));
+  app.options('/v1/query', queryCors);
+  app.options('/v1/query/schema', queryCors);
 
-  app.post('/v1/query', (c) =>
-    handle(c, async () => {
-      assertJsonContentType(c.req.raw, false);
-      return await readJsonBody(c.req.raw, BODY_LIMITS, c.env?.incoming);
-    }),
-  );
+  app.post('/v1/query', ...guard, async (c) => {
+    assertJsonContentType(c.req.raw, false);
+    return await run(c, await readJsonBody(c.req.raw, BODY_LIMITS, c.env?.incoming));
+  });
 
-  app.get('/v1/query/schema', (c) =>
-    handle(c, async () => {
-      const from = c.req.query('from');
-      const to = c.req.query('to');
-      return { kind: 'schema', ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) };
-    }),
-  );
+  app.get('/v1/query/schema', ...guard, async (c) => {
+    const from = c.req.query('from');
+    const to = c.req.query('to');
+    return await run(c, { kind: 'schema', ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
+  });
 
   return app;
-}
-
-function preflight(c: Context<Env>, allowed: ReadonlySet<string>): Response {
-  if (c.req.header('origin') === undefined) throw new AppError(ErrorCode.ORIGIN_NOT_ALLOWED, 'a preflight needs an Origin');
-  cors(c, allowed);
-  c.header('Access-Control-Allow-Methods', 'GET, POST');
-  c.header('Access-Control-Allow-Headers', 'authorization, content-type');
-  c.header('Access-Control-Max-Age', '600');
-  return c.body(null, 204);
 }

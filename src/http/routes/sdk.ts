@@ -14,8 +14,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { AppError, ErrorCode } from '../../errors/index.ts';
+import { allowOrigin } from '../middleware/cors.ts';
 import type { Env } from '../types.ts';
 
 const DIST = new URL('../../../sdk/browser/dist/', import.meta.url);
@@ -50,10 +51,10 @@ export function sdkRoutes(o: { distDir?: URL } = {}): Hono<Env> {
     return a;
   };
 
-  const publicHeaders = (c: { header: (k: string, v: string) => void }, maxAge: number) => {
+  const publicHeaders = (c: Context<Env>, maxAge: number) => {
     c.header('Cache-Control', `public, max-age=${maxAge}`);
     // A public script: any page may load it, and SRI needs a CORS-readable response.
-    c.header('Access-Control-Allow-Origin', '*');
+    allowOrigin(c, '*');
   };
 
   app.get('/sdk/:file{palisade\\.m?js}', (c) => {

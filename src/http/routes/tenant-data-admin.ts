@@ -10,17 +10,16 @@ import { z } from 'zod';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import type { SupportGrant } from '../../control/support-grants.ts';
 import { MAX_RETENTION_DAYS } from '../../ops/retention.ts';
-import { exportTenant } from '../../ops/tenant-export.ts';
 import { ctxOf } from '../audit-hooks.ts';
-import { adminAuth } from './admin.ts';
+import { adminToken } from '../middleware/admin-token.ts';
 import { ndjson, parseBody, tenantIdParam, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
-const RetentionBody = z.object({ retentionDays: z.number().int().min(0).max(MAX_RETENTION_DAYS) }).strict();
+export const RetentionBody = z.object({ retentionDays: z.number().int().min(0).max(MAX_RETENTION_DAYS) }).strict();
 
 export function tenantDataAdminRoutes(d: GovernanceDeps): Hono<Env> {
   const app = new Hono<Env>();
-  app.use('/admin/*', adminAuth(d.adminToken));
+  app.use('/admin/*', adminToken(d.adminToken));
   const ctx = (c: Context<Env>) => ctxOf(c, d.adminActor);
 
   /** The tenant's live grant, or a 403 that is itself in the tenant's trail. */
@@ -95,7 +94,7 @@ export function tenantDataAdminRoutes(d: GovernanceDeps): Hono<Env> {
     await d.control.getTenant(tenantId);
     const grant = await requireGrant(c, tenantId, 'tenant.export');
     await d.audit.recordDurable({ ...ctx(c), tenantId, action: 'tenant.export', target: grant.id, outcome: 'ok', details: { grantId: grant.id, via: 'admin' } });
-    return ndjson(c, exportTenant(d.warehouse, d.control, tenantId), `${tenantId}.jsonl`);
+    return ndjson(c, d.exports.stream(tenantId), `${tenantId}.jsonl`);
   });
 
   return app;

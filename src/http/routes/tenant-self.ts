@@ -4,19 +4,17 @@
  * list and revoke support access, and export its own data. The tenant is
  * always the key's; nothing in the request can name another one.
  */
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { z } from 'zod';
-import type { Principal } from '../../auth/authenticator.ts';
 import { parseDuration } from '../../control/support-grants.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
-import { parseSince, readTrail } from '../../audit/trail.ts';
-import { exportTenant } from '../../ops/tenant-export.ts';
+import { parseSince } from '../../audit/trail.ts';
 import { ctxOf, keyActor } from '../audit-hooks.ts';
-import { assertNoCredentialInUrl, credentialFromHeader } from '../credentials.ts';
+import { keyAuth, noCredentialInUrl, principalOf } from '../middleware/key-auth.ts';
 import { limitParam, ndjson, parseBody, type GovernanceDeps } from './governance-common.ts';
 import type { Env } from '../types.ts';
 
-const CreateGrant = z
+export const CreateGrant = z
   .object({
     duration: z.string().max(16).refine((v) => parseDuration(v) !== undefined, 'a duration such as "8h" or "7d" (at most 21d)'),
     reason: z.string().trim().max(500).default(''),
@@ -26,33 +24,31 @@ const CreateGrant = z
 export function tenantSelfRoutes(d: GovernanceDeps): Hono<Env> {
   const app = new Hono<Env>();
 
-  async function principal(c: Context<Env>): Promise<Principal> {
-    assertNoCredentialInUrl(c.req.url);
-    const p = await d.auth.authenticate(credentialFromHeader(c.req.header('authorization')), { ip: c.get('clientIp') });
-    c.set('principal', p);
-    if (p.scope !== 'query') throw new AppError(ErrorCode.WRONG_SCOPE, `a ${p.scope} key cannot do this; use the tenant's query key`);
-    return p;
-  }
+  // Every route here: the tenant's query key, in the Authorization header only.
+  const queryKey = [
+    noCredentialInUrl(),
+    keyAuth({ auth: d.auth, scopes: ['query'], wrongScope: (scope) => `a ${scope} key cannot do this; use the tenant's query key` }),
+  ] as const;
 
-  app.get('/v1/audit', async (c) => {
-    const p = await principal(c);
+  app.get('/v1/audit', ...queryKey, async (c) => {
+    const p = principalOf(c);
     const since = parseSince(c.req.query('since'));
     const until = parseSince(c.req.query('until'));
     if ((c.req.query('since') && !since) || (c.req.query('until') && !until)) {
       throw new AppError(ErrorCode.BAD_REQUEST, 'since/until: an ISO-8601 time or a duration back from now such as 7d');
     }
-    const page = await readTrail(d.warehouse, p.tenantId, { since, until, limit: limitParam(c.req.query('limit'), 100, 1_000), after: c.req.query('after') });
+    const page = await d.trail.read(p.tenantId, { since, until, limit: limitParam(c.req.query('limit'), 100, 1_000), after: c.req.query('after') });
     d.audit.record({ ...ctxOf(c, keyActor(p)), tenantId: p.tenantId, action: 'audit.read', target: p.tenantId, outcome: 'ok', details: { entries: page.entries.length } });
     return c.json(page);
   });
 
-  app.get('/v1/support-grants', async (c) => {
-    const p = await principal(c);
+  app.get('/v1/support-grants', ...queryKey, async (c) => {
+    const p = principalOf(c);
     return c.json({ grants: await d.grants.list(p.tenantId) });
   });
 
-  app.post('/v1/support-grants', async (c) => {
-    const p = await principal(c);
+  app.post('/v1/support-grants', ...queryKey, async (c) => {
+    const p = principalOf(c);
     const body = await parseBody(c, CreateGrant);
     const grant = await d.grants.create(p.tenantId, p.keyId, parseDuration(body.duration) as number, body.reason);
     await d.audit.recordDurable({
@@ -66,17 +62,17 @@ export function tenantSelfRoutes(d: GovernanceDeps): Hono<Env> {
     return c.json({ grant }, 201);
   });
 
-  app.delete('/v1/support-grants/:id', async (c) => {
-    const p = await principal(c);
+  app.delete('/v1/support-grants/:id', ...queryKey, async (c) => {
+    const p = principalOf(c);
     const grant = await d.grants.revoke(p.tenantId, c.req.param('id'), p.keyId);
     await d.audit.recordDurable({ ...ctxOf(c, keyActor(p)), tenantId: p.tenantId, action: 'support_grant.revoke', target: grant.id, outcome: 'ok' });
     return c.json({ grant });
   });
 
-  app.get('/v1/export', async (c) => {
-    const p = await principal(c);
+  app.get('/v1/export', ...queryKey, async (c) => {
+    const p = principalOf(c);
     await d.audit.recordDurable({ ...ctxOf(c, keyActor(p)), tenantId: p.tenantId, action: 'tenant.export', target: p.tenantId, outcome: 'ok', details: { via: 'query_key' } });
-    return ndjson(c, exportTenant(d.warehouse, d.control, p.tenantId), `${p.tenantId}.jsonl`);
+    return ndjson(c, d.exports.stream(p.tenantId), `${p.tenantId}.jsonl`);
   });
 
   return app;

@@ -1,5 +1,5 @@
 /**
- * A tenant's edge settings on the admin listener (issue 6):
+ * A tenant's edge settings (privacy rules, rate limit, plain-HTTP policy, query caps) on the admin listener:
  *   GET   /admin/tenants/:id/settings   the settings in force (defaults where none were set)
  *   PATCH /admin/tenants/:id/settings   any subset of them; the rest stay as they are
  * Every edge picks a change up with its next key-table refresh (this one at
@@ -13,8 +13,10 @@ import type { AuditLog } from '../../audit/audit-log.ts';
 import type { ControlPlane } from '../../control/control-plane.ts';
 import type { EdgeSettingsStore } from '../../control/edge-settings.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
+import { TENANT_ID } from '../../control/tenant-id.ts';
 import { assertWithinCeilings, type QueryCeilings } from '../../query/caps.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
+import { adminToken } from '../middleware/admin-token.ts';
 import type { Env } from '../types.ts';
 
 export interface TenantSettingsDeps {
@@ -28,8 +30,6 @@ export interface TenantSettingsDeps {
   queryCeilings: QueryCeilings;
 }
 
-const TENANT_ID = /^ten_[0-9A-Za-z]{12}$/;
-
 function tenantId(raw: string): string {
   if (!TENANT_ID.test(raw)) throw new AppError(ErrorCode.NOT_FOUND, 'no such tenant');
   return raw;
@@ -39,8 +39,9 @@ function changedFields(before: TenantSettings, after: TenantSettings): string[] 
   return (Object.keys(after) as (keyof TenantSettings)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }
 
-export function tenantSettingsRoutes(d: TenantSettingsDeps): Hono<Env> {
+export function tenantSettingsRoutes(d: TenantSettingsDeps, auth: { adminToken: string }): Hono<Env> {
   const app = new Hono<Env>();
+  app.use('/admin/*', adminToken(auth.adminToken));
 
   app.get('/admin/tenants/:id/settings', async (c) => {
     const id = tenantId(c.req.param('id'));

@@ -1,1 +1,0 @@
-CREATE TABLE probe (a UInt8) ENGINE = MergeTree ORDER BY a;

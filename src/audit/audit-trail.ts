@@ -1,0 +1,24 @@
+/**
+ * The audit trail as the HTTP routes use it: one tenant's entries a page at
+ * a time, and the whole chain verified against this node's anchors. Built
+ * once in the composition root; the routes never see the warehouse.
+ */
+import type { Warehouse } from '../storage/warehouse.ts';
+import { readAnchors } from './audit-log.ts';
+import { readTrail, verifyAudit, type TrailPage, type VerifyReport } from './trail.ts';
+
+export class AuditTrail {
+  constructor(
+    private readonly warehouse: Warehouse,
+    /** The directory holding this node's audit anchor file. */
+    private readonly anchorDir: string,
+  ) {}
+
+  read(tenantId: string, o: { since?: Date; until?: Date; limit: number; after?: string }): Promise<TrailPage> {
+    return readTrail(this.warehouse, tenantId, o);
+  }
+
+  async verify(): Promise<VerifyReport> {
+    return await verifyAudit(this.warehouse, await readAnchors(this.anchorDir));
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * A route's JSON body, read once per request and shared through the context:
+ * the key-auth middleware may need it (a `writeKey` in the body) before the
+ * handler does, and a request body can be read only once.
+ */
+import type { Context } from 'hono';
+import { assertJsonContentType, readJsonBody, type BodyLimits } from '../body.ts';
+import type { Env } from '../types.ts';
+
+/**
+ * `anyLabel`: the tracking routes take a JSON body whatever its Content-Type
+ * label (Segment- and RudderStack-style clients send text/plain,
+ * form-urlencoded or none); the body decides. Otherwise the label must say
+ * JSON (or text/plain when `allowTextPlain`).
+ */
+export function sharedJsonBody(o: { limits: BodyLimits; allowTextPlain: boolean; anyLabel?: boolean }): (c: Context<Env>) => Promise<unknown> {
+  const options = { anyLabel: o.anyLabel === true };
+  return function jsonBody(c) {
+    let body = c.get('jsonBody');
+    if (!body) {
+      body = (async () => {
+        if (!options.anyLabel) assertJsonContentType(c.req.raw, o.allowTextPlain);
+        return await readJsonBody(c.req.raw, o.limits, c.env?.incoming, options);
+      })();
+      c.set('jsonBody', body);
+    }
+    return body;
+  };
+}
