@@ -61,7 +61,8 @@ async function cpuByThread(pid: number): Promise<Map<string, number>> {
   for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
     const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
     if (!stat) continue;
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[\d-]+$/, '');
+    // The main thread by itself; libuv's pool (fs, crypto, argon2) and V8's helpers are also named "node".
+    const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[\d-]+$/, '');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
   }
