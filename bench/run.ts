@@ -186,11 +186,11 @@ async function throughput(): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-// BENCH_ONLY=scenarios runs just the k6 scenarios on loopback (bench/scenarios.ts).
-// BENCH_ONLY=ingest runs just the ingest table above.
+// BENCH_ONLY=scenarios runs just the k6 scenarios on loopback (bench/scenarios.ts); BENCH_ONLY=noisy just
+// bench/noisy-neighbour.ts; BENCH_ONLY=ingest just the ingest table above.
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== 'scenarios' && only !== 'ingest') {
-  process.stderr.write(`BENCH_ONLY=${only}: the parts that run alone this way are "ingest" and "scenarios" (the others: node --import tsx bench/query.ts, bench/durability.ts, bench/scenarios.ts)\n`);
+if (only !== undefined && only !== 'scenarios' && only !== 'noisy' && only !== 'ingest') {
+  process.stderr.write(`BENCH_ONLY=${only}: the parts that run alone this way are "ingest", "scenarios" and "noisy" (the others: node --import tsx bench/query.ts, bench/durability.ts, bench/scenarios.ts, bench/noisy-neighbour.ts)\n`);
   process.exit(2);
 }
 if (only === 'ingest') await throughput();
@@ -205,4 +205,7 @@ if (only === undefined) {
 }
 
 // The k6 scenarios of load-tests/ on loopback, with their thresholds (bench/scenarios.ts prints its own table).
-if (only !== 'ingest') await import('./scenarios.ts');
+if (only === undefined || only === 'scenarios') await import('./scenarios.ts');
+
+// One tenant's heavy reads and a stranger's flood against another tenant (bench/noisy-neighbour.ts prints its own table).
+if (only === undefined || only === 'noisy') await import('./noisy-neighbour.ts');

@@ -8,6 +8,10 @@
  * ClickHouse's JSON type flattens it: `properties.user.email` matches both
  * `{"user":{"email":…}}` and `{"user.email":…}`. A `*` segment matches any key.
  * A path matches everything below it too (`traits.address` covers the street).
+ * A rule follows the data where Segment's libraries copy it (`traits.x` also
+ * covers `context.traits.x`; a page field in `properties` also covers
+ * `context.page`, and back), and `*.email` names that key at any depth of
+ * every tree (src/ingest/pii.ts; docs/hardening.md lists what is covered).
  */
 import { z } from 'zod';
 
@@ -18,13 +22,14 @@ export const DNT_POLICIES = ['honour', 'ignore'] as const;
 
 export type IpPolicy = (typeof IP_POLICIES)[number];
 
-export const PII_PATH_RE = /^(properties|traits|context)(\.[^.\s]{1,256}){1,16}$/;
+// `*.email` (a first segment `*`): that key at any depth of all three trees.
+export const PII_PATH_RE = /^(properties|traits|context|\*)(\.[^.\s]{1,256}){1,16}$/;
 export const MAX_PII_PATHS = 100;
 
 const PiiPath = z
   .string()
   .max(1024)
-  .regex(PII_PATH_RE, 'must be a dotted path under properties, traits or context, such as properties.email');
+  .regex(PII_PATH_RE, 'must be a dotted path under properties, traits or context, such as properties.email, or *.email for that key anywhere');
 
 export const RateLimitSetting = z
   .object({

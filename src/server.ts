@@ -65,6 +65,8 @@ export async function startPalisade(config: Config, logger: Logger): Promise<Run
         refreshKeys: edge.refreshKeys,
         flushAcknowledged: ingestion.flushAcknowledged,
         supportQuery: query.supportQuery,
+        // As the admin login (audit log, settings), under the tenant's caps and fair turn.
+        openRead: (tenantId, lane) => query.service.openRead(tenantId, lane, warehouse.warehouse),
       }),
   );
   const operations = await runner.open(() => new OperationsModule({ config, registry, tlsCertPem: secrets.tls.cert, warehouse, audit, edge, ingestion, governance }));

@@ -31,6 +31,26 @@ interface Entry {
   details: Record<string, unknown>;
 }
 
+interface Link {
+  id: string;
+  kind: string;
+  how: string;
+  from?: string;
+  keyId?: string;
+}
+interface Receipt {
+  receiptId: string;
+  eventsDeleted: number;
+  deadLettersDeleted: number;
+  backupId: string;
+  linkedIds: { userIds: number; anonymousIds: number };
+  followed: Link[];
+  notFollowed: Link[];
+  perId: { id: string; kind: string; events: number }[];
+}
+
+/** The key id inside a token: pal_sk_<id>_… or pal_pk_<id>. */
+const keyIdOf = (token: string) => token.slice(7, 23);
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 const iso = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
 
@@ -107,7 +127,7 @@ after(async () => {
 });
 
 test('GDPR deletion removes the user, its aliases and anonymous history, and leaves other users intact', async () => {
-  const r = json<{ receipt: { receiptId: string; eventsDeleted: number; deadLettersDeleted: number; backupId: string; linkedIds: { userIds: number; anonymousIds: number } } }>(
+  const r = json<{ receipt: Receipt }>(
     await p.cli(['user', 'delete', 'u1', '--tenant', a.tenant.id, '--json']),
   );
   assert.match(r.receipt.receiptId, /^del_/);
@@ -115,6 +135,14 @@ test('GDPR deletion removes the user, its aliases and anonymous history, and lea
   assert.equal(r.receipt.deadLettersDeleted, 2);
   assert.deepEqual(r.receipt.linkedIds, { userIds: 2, anonymousIds: 2 });
   assert.match(r.receipt.backupId, /^bak_/);
+  // Every id followed, and the secret key that linked it (all of alpha's events came with its ingest key).
+  const ingestKeyId = keyIdOf(a.keys.ingest);
+  assert.deepEqual(
+    r.receipt.followed.map((l) => `${l.kind}:${l.id}:${l.how}:${l.keyId ?? '-'}`).sort(),
+    ['anonymousId:a1:seen_with:' + ingestKeyId, 'anonymousId:u1-old:alias:' + ingestKeyId, 'userId:u1-old:alias:' + ingestKeyId, 'userId:u1:requested:-'].sort(),
+  );
+  assert.deepEqual(r.receipt.notFollowed, []);
+  assert.deepEqual(Object.fromEntries(r.receipt.perId.map((x) => [`${x.kind}:${x.id}`, x.events])), { 'userId:u1': 4, 'userId:u1-old': 1, 'anonymousId:a1': 2, 'anonymousId:u1-old': 0 });
 
   // Gone from queries at once.
   const lines = await exported(a.keys.query);
@@ -131,6 +159,56 @@ test('GDPR deletion removes the user, its aliases and anonymous history, and lea
   assert.match(String(entry?.details.subject), /^[0-9a-f]{16}$/);
   // Match the id as a whole JSON string: random ids in the entry may contain "u1" by chance.
   assert.ok(!JSON.stringify(entry).includes('"u1"'), 'the trail never holds the user id');
+});
+
+test("the alias attack: links a publishable key asserted are claims, listed by --dry-run and never followed; only Alice's own events go", async () => {
+  const origin = 'https://shop.example';
+  const g = await createTenant(p, 'gamma', [origin]);
+  const browser = (body: unknown) => p.api('POST', '/v1/batch', { body, headers: { origin } });
+  const track = (e: Record<string, unknown>) => ({ type: 'track', event: 'Viewed', ...e });
+  // Bob and Carol, visitors of the same site, with events of their own.
+  assert.equal((await browser({ writeKey: g.keys.browser, batch: [track({ userId: 'bob' }), track({ userId: 'bob' }), track({ anonymousId: 'anon-carol' }), track({ anonymousId: 'anon-carol' })] })).status, 200);
+  // The attack: anyone can read the publishable key from the page and plant links.
+  const attack = { writeKey: g.keys.browser, batch: [{ type: 'alias', userId: 'alice', previousId: 'bob' }, { type: 'track', event: 'x', userId: 'alice', anonymousId: 'anon-carol' }] };
+  assert.equal((await browser(attack)).status, 200);
+  await waitFor(async () => (await stats(p, g.tenant.id)).events === 6, 5_000, "gamma's events stored");
+
+  const plan = json<{ plan: { events: number; followed: Link[]; notFollowed: Link[]; perId: { id: string; kind: string; events: number }[] } }>(
+    await p.cli(['user', 'delete', 'alice', '--tenant', g.tenant.id, '--dry-run', '--json']),
+  );
+  assert.equal(plan.plan.events, 2);
+  assert.deepEqual(plan.plan.followed, [{ id: 'alice', kind: 'userId', how: 'requested' }]);
+  const browserKeyId = keyIdOf(g.keys.browser);
+  assert.deepEqual(
+    plan.plan.notFollowed.map((l) => `${l.kind}:${l.id}:${l.how}:${l.from}:${l.keyId}`).sort(),
+    [`anonymousId:anon-carol:seen_with:alice:${browserKeyId}`, `userId:bob:alias:alice:${browserKeyId}`],
+  );
+  assert.deepEqual(plan.plan.perId, [{ id: 'alice', kind: 'userId', events: 2 }]);
+  assert.equal((await stats(p, g.tenant.id)).events, 6, 'a dry run deletes nothing');
+
+  const r = json<{ receipt: Receipt }>(await p.cli(['user', 'delete', 'alice', '--tenant', g.tenant.id, '--json']));
+  assert.equal(r.receipt.eventsDeleted, 2);
+  assert.deepEqual(r.receipt.linkedIds, { userIds: 1, anonymousIds: 0 });
+  assert.equal(r.receipt.notFollowed.length, 2);
+  const left = (await exported(g.keys.query)).filter((l) => l.record === 'event').map((l) => `${l.data?.user_id}/${l.data?.anonymous_id}`).sort();
+  assert.deepEqual(left, ['/anon-carol', '/anon-carol', 'bob/', 'bob/'], "Bob's and Carol's own events are all still there");
+
+  // The same link sent by the tenant's own server (secret ingest key) is followed, with that key in the receipt;
+  // an anonymous id the person shows to be theirs is followed when the request names it.
+  const server = [{ type: 'alias', userId: 'dave', previousId: 'dave-old' }, track({ userId: 'dave-old' }), track({ userId: 'dave' })];
+  assert.equal((await p.api('POST', '/v1/batch', { body: { batch: server }, headers: basic(g.keys.ingest) })).status, 200);
+  assert.equal((await browser({ writeKey: g.keys.browser, batch: [track({ anonymousId: 'dave-phone' })] })).status, 200);
+  await waitFor(async () => (await stats(p, g.tenant.id)).events === 8, 5_000, "dave's events stored");
+  const d = json<{ receipt: Receipt }>(await p.cli(['user', 'delete', 'dave', '--tenant', g.tenant.id, '--anonymous-id', 'dave-phone', '--json']));
+  assert.equal(d.receipt.eventsDeleted, 4);
+  assert.deepEqual(
+    d.receipt.followed.map((l) => `${l.kind}:${l.id}:${l.how}:${l.keyId ?? '-'}`).sort(),
+    ['anonymousId:dave-old:alias:' + keyIdOf(g.keys.ingest), 'anonymousId:dave-phone:named:-', 'userId:dave-old:alias:' + keyIdOf(g.keys.ingest), 'userId:dave:requested:-'].sort(),
+  );
+  assert.equal((await stats(p, g.tenant.id)).events, 4);
+  const entry = (await trail(g.keys.query)).find((e) => e.action === 'user.delete.plan');
+  assert.equal(entry?.outcome, 'ok');
+  assert.ok(!JSON.stringify(await trail(g.keys.query)).includes('"alice"'), 'the trail never holds the user id');
 });
 
 test('a shorter retention deletes older data at once (after a backup) and keeps enforcing it', async () => {

@@ -310,7 +310,9 @@ describe('admin API: real responses match schemas/openapi/admin.json', () => {
     await expect('admin', 'GET', `/admin/tenants/${id}/retention`, 200, { headers: h });
     await expect('admin', 'PUT', `/admin/tenants/${id}/retention`, 200, { body: { retentionDays: 3650 }, headers: h });
     await expect('admin', 'PUT', `/admin/tenants/${id}/retention`, 400, { body: { retentionDays: -1 }, headers: h, code: 'invalid_body' });
-    await expect('admin', 'DELETE', `/admin/tenants/${id}/users/u2`, 200, { headers: h });
+    await expect('admin', 'POST', `/admin/tenants/${id}/users/u2/deletion-plan`, 200, { headers: h });
+    await expect('admin', 'POST', `/admin/tenants/${id}/users/u2/deletion-plan`, 400, { body: { anonymousIds: 'a' }, headers: h, code: 'invalid_body' });
+    await expect('admin', 'DELETE', `/admin/tenants/${id}/users/u2`, 200, { body: { anonymousIds: ['a-u2'] }, headers: h });
 
     // Without a live grant from the tenant: 403; with one: the answer.
     await expect('admin', 'POST', `/admin/tenants/${id}/query`, 403, { body: { kind: 'trend' }, headers: h, code: 'forbidden' });

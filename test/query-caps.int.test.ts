@@ -15,7 +15,7 @@ let other: CreatedTenant;
 const TREND = { kind: 'trend', from: '2026-11-01T00:00:00Z', to: '2026-11-30T00:00:00Z' };
 
 before(async () => {
-  p = await startPalisade({ env: { PALISADE_QUERY_TIMEOUT_MS: '20000', PALISADE_QUERY_MAX_ROWS_TO_READ: '1000000', PALISADE_QUERY_MAX_PER_TENANT: '4' } });
+  p = await startPalisade({ env: { PALISADE_QUERY_TIMEOUT_MS: '20000', PALISADE_QUERY_MAX_ROWS_TO_READ: '1000000', PALISADE_QUERY_MAX_CONCURRENT: '4', PALISADE_QUERY_MAX_PER_TENANT: '4' } });
   [capped, other] = await Promise.all([createTenant(p, 'capped'), createTenant(p, 'other')]);
   const batch = Array.from({ length: 50 }, (_, i) => ({ type: 'track', event: 'Tick', userId: `u${i % 7}`, timestamp: new Date(Date.UTC(2026, 10, 20, 12, i)).toISOString() }));
   for (const t of [capped, other]) {

@@ -74,7 +74,7 @@ test('a live grant lets operators query that tenant only; revoking it ends acces
   const lines = exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as { record: string; events?: number });
   assert.equal(lines[0]?.record, 'tenant');
   assert.equal(lines.filter((l) => l.record === 'event').length, 3);
-  assert.deepEqual(lines[lines.length - 1], { record: 'end', events: 3, deadLetters: 0 });
+  assert.deepEqual(lines[lines.length - 1], { record: 'end', events: 3, deadLetters: 0, complete: true });
 
   // Another tenant neither sees nor revokes it.
   const theirs = await p.api<{ grants: Grant[] }>('GET', '/v1/support-grants', { headers: bearer(b.keys.query) });

@@ -4,6 +4,7 @@
  * `palisade audit verify`.
  */
 import { isoFromClickHouse } from '../control/control-plane.ts';
+import { AppError, ErrorCode } from '../errors/index.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
 import { ChainWalker, type Anchor, type AuditRow, type ChainProblem, type ChainReport } from './chain.ts';
 
@@ -59,16 +60,30 @@ export interface TrailPage {
   next?: string;
 }
 
-/** `2026-01-01T00:00:00Z`, `2026-01-01`, or a relative `7d` / `12h` / `30m` back from now. */
+// The trail's times are DateTime64(3), which holds 1900-2299; the trail
+// starts with the service (after 1970) and the default `until` is 2200, so a
+// time outside [1970, 2200) is a mistake, not a wider window. Checked here:
+// such a Date once reached the engine as "-000001-…" or "+275760-…" and
+// answered 500.
+const EARLIEST_MS = 0;
+const LATEST_MS = Date.UTC(2200, 0, 1);
+
+/**
+ * `2026-01-01T00:00:00Z`, `2026-01-01`, or a relative `7d` / `12h` / `30m`
+ * back from now; undefined (the caller's 400) for anything else, including a
+ * time before 1970 or from 2200 on.
+ */
 export function parseSince(v: string | undefined, now = Date.now()): Date | undefined {
   if (v === undefined || v === '') return undefined;
+  let t: number;
   const rel = /^(\d{1,6})([smhd])$/.exec(v);
   if (rel) {
     const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as 's' | 'm' | 'h' | 'd'];
-    return new Date(now - Number(rel[1]) * unit);
+    t = now - Number(rel[1]) * unit;
+  } else {
+    t = v.length <= 40 ? Date.parse(v) : NaN;
   }
-  const t = Date.parse(v);
-  return Number.isNaN(t) ? undefined : new Date(t);
+  return Number.isFinite(t) && t >= EARLIEST_MS && t < LATEST_MS ? new Date(t) : undefined;
 }
 
 function chTime(d: Date): string {
@@ -93,6 +108,7 @@ export async function readTrail(
   };
   let cursor = '';
   const after = o.after ? decodeCursor(o.after) : undefined;
+  if (o.after && !after) throw new AppError(ErrorCode.INVALID_CURSOR, "after: not a cursor this API returned as `next`; start again without it");
   if (after) {
     cursor = 'AND (at, node_id, seq) > ({aat:DateTime64(3)}, {anode:String}, {aseq:UInt64})';
     Object.assign(params, { aat: after.at, anode: after.node, aseq: after.seq });
@@ -115,10 +131,17 @@ function encodeCursor(c: { at: string; node: string; seq: number }): string {
   return Buffer.from(JSON.stringify(c)).toString('base64url');
 }
 
+/** A cursor's ClickHouse time that is a real instant in [1970, 2200) and prints back the same (no 2026-02-30). */
+function validTrailTime(at: string): boolean {
+  const t = Date.parse(`${at.replace(' ', 'T')}Z`);
+  return Number.isFinite(t) && t >= EARLIEST_MS && t < LATEST_MS && chTime(new Date(t)) === at;
+}
+
 function decodeCursor(s: string): { at: string; node: string; seq: number } | undefined {
+  if (s.length > 1_024) return undefined;
   try {
     const c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as { at: unknown; node: unknown; seq: unknown };
-    if (typeof c.at === 'string' && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$/.test(c.at) && typeof c.node === 'string' && Number.isSafeInteger(c.seq)) {
+    if (typeof c.at === 'string' && /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$/.test(c.at) && validTrailTime(c.at) && typeof c.node === 'string' && c.node.length <= 256 && Number.isSafeInteger(c.seq) && (c.seq as number) >= 0) {
       return { at: c.at, node: c.node, seq: c.seq as number };
     }
   } catch {

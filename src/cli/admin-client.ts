@@ -23,7 +23,7 @@ export class CliError extends Error {
 export interface AdminClient {
   call<T>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', route: string, body?: unknown): Promise<T>;
   /** A streamed (JSON lines) GET, written to `sink` as it arrives. */
-  download(route: string, sink: NodeJS.WritableStream): Promise<void>;
+  download(route: string, sink: NodeJS.WritableStream): Promise<string>;
 }
 
 async function adminToken(config: Config): Promise<string> {
@@ -54,7 +54,8 @@ export async function adminClient(config: Config): Promise<AdminClient> {
   const base = `https://${host.includes(':') ? `[${host}]` : host}:${config.adminPort}`;
   const dispatcher = new Agent({ connect: ca ? { ca } : {} });
   return {
-    async download(route: string, sink: NodeJS.WritableStream): Promise<void> {
+    /** Streams the body to `sink`; returns its last line (a JSON-lines download's `end` record). */
+    async download(route: string, sink: NodeJS.WritableStream): Promise<string> {
       let res;
       try {
         res = await request(`${base}${route}`, { method: 'GET', dispatcher, headers: { authorization: `Bearer ${token}` }, headersTimeout: 30_000, bodyTimeout: 300_000 });
@@ -70,9 +71,13 @@ export async function adminClient(config: Config): Promise<AdminClient> {
         }
         throw new CliError(`${e?.code ?? 'error'}: ${e?.message ?? `HTTP ${res.statusCode}`}`);
       }
+      let tail = '';
       for await (const chunk of res.body) {
+        // Only the last line is kept: at most one line's worth of memory.
+        tail = (tail + (chunk as Buffer).toString('utf8')).split('\n').slice(-2).join('\n');
         if (!sink.write(chunk as Buffer)) await new Promise((r) => sink.once('drain', r));
       }
+      return tail.trim().split('\n').at(-1) ?? '';
     },
     async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', route: string, body?: unknown): Promise<T> {
       let res;

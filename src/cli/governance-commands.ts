@@ -107,19 +107,38 @@ export function registerGovernanceCommands(program: Command, tenant: Command, co
     .option('--output <file>', 'write here instead of stdout')
     .action(async (id: string, o: { output?: string }) => {
       const sink = o.output ? createWriteStream(o.output, { mode: 0o600 }) : process.stdout;
-      await (await adminClient(config())).download(`/admin/tenants/${enc(id)}/export`, sink);
+      const client = await adminClient(config());
+      // An export comes in bounded parts (src/ops/tenant-export.ts): follow each part's `next` cursor.
+      let route = `/admin/tenants/${enc(id)}/export`;
+      for (;;) {
+        const last = await client.download(route, sink);
+        let end: { record?: string; complete?: boolean; next?: string } = {};
+        try {
+          end = JSON.parse(last) as typeof end;
+        } catch {
+          break; // a cut-off download: its missing end line already says so
+        }
+        if (end.record !== 'end' || end.complete !== false || typeof end.next !== 'string') break;
+        route = `/admin/tenants/${enc(id)}/export?after=${encodeURIComponent(end.next)}`;
+      }
       if (o.output) await new Promise<void>((resolve, reject) => (sink as ReturnType<typeof createWriteStream>).end((err?: Error | null) => (err ? reject(err) : resolve())));
     });
 
   const user = program.command('user').description("a tenant's end users");
   user
     .command('delete <userId>')
-    .description('GDPR deletion: every event of the user and the anonymous ids linked to it; prints a receipt')
+    .description(
+      'GDPR deletion: every event of the user, of the ids its servers linked to it with a secret key, and of the anonymous ids named here; prints a receipt listing every id followed and the key that linked it (links a browser key asserted are listed, never followed: docs/deletion.md)',
+    )
     .requiredOption('--tenant <id>', 'tenant id')
+    .option('--anonymous-id <id...>', 'anonymous ids the person showed to be theirs (e.g. their device\'s id): deleted too')
+    .option('--dry-run', 'show what would be deleted (ids followed, counts per id, claims not followed) and delete nothing')
     .addOption(json())
-    .action(async (userId: string, o: { tenant: string; json?: boolean }) => {
+    .action(async (userId: string, o: { tenant: string; anonymousId?: string[]; dryRun?: boolean; json?: boolean }) => {
       const c = await adminClient(config());
-      printResult(await c.call('DELETE', `/admin/tenants/${enc(o.tenant)}/users/${enc(userId)}`), o.json);
+      const path = `/admin/tenants/${enc(o.tenant)}/users/${enc(userId)}`;
+      const body = o.anonymousId ? { anonymousIds: o.anonymousId } : undefined;
+      printResult(o.dryRun ? await c.call('POST', `${path}/deletion-plan`, body) : await c.call('DELETE', path, body), o.json);
     });
 
   const support = program.command('support').description('support access, only with the tenant\'s grant');

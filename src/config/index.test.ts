@@ -81,3 +81,10 @@ test('the access anomaly watch: defaults, overrides, off, and bad values named',
   assert.throws(() => loadConfig({ PALISADE_ANOMALY_WINDOW: 'off' }), /PALISADE_ANOMALY_WINDOW/);
   assert.throws(() => loadConfig({ PALISADE_ANOMALY_NEW_IPS: '-1' }), /PALISADE_ANOMALY_NEW_IPS/);
 });
+
+test('per-tenant query concurrency: defaults to the node\'s, and a value above the node\'s is refused naming both variables', () => {
+  assert.equal(loadConfig({}).query.maxPerTenant, loadConfig({}).query.maxConcurrent);
+  assert.equal(loadConfig({ PALISADE_QUERY_MAX_CONCURRENT: '6' }).query.maxPerTenant, 6);
+  assert.equal(loadConfig({ PALISADE_QUERY_MAX_CONCURRENT: '6', PALISADE_QUERY_MAX_PER_TENANT: '3' }).query.maxPerTenant, 3);
+  assert.throws(() => loadConfig({ PALISADE_QUERY_MAX_PER_TENANT: '8' }), /PALISADE_QUERY_MAX_PER_TENANT: 8 is above PALISADE_QUERY_MAX_CONCURRENT \(2\)/);
+});

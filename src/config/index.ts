@@ -167,7 +167,8 @@ const query = section(
     PALISADE_QUERY_MAX_THREADS: int(1, 64).default(2),
     // chDB opens 4 connections: two for queries leaves two for the flusher and the control plane.
     PALISADE_QUERY_MAX_CONCURRENT: int(1, 256).default(2),
-    PALISADE_QUERY_MAX_PER_TENANT: int(1, 256).default(8),
+    // Unset: the node's PALISADE_QUERY_MAX_CONCURRENT; never above it (the rule below).
+    PALISADE_QUERY_MAX_PER_TENANT: int(1, 256).optional(),
     PALISADE_QUERY_MAX_QUEUED: int(0, 10_000).default(64),
     // Opt-in, ClickHouse server only: pass the tenant in this custom setting for
     // the row policy in ops/clickhouse (e.g. SQL_palisade_tenant).
@@ -192,7 +193,7 @@ const query = section(
       /** Queries running at once on this node. */
       maxConcurrent: v.PALISADE_QUERY_MAX_CONCURRENT,
       /** Queries running or waiting at once for one tenant. */
-      maxPerTenant: v.PALISADE_QUERY_MAX_PER_TENANT,
+      maxPerTenant: v.PALISADE_QUERY_MAX_PER_TENANT ?? v.PALISADE_QUERY_MAX_CONCURRENT,
       /** Queries waiting for a slot on this node; past this, 429 at once. */
       maxQueued: v.PALISADE_QUERY_MAX_QUEUED,
       /**
@@ -205,6 +206,17 @@ const query = section(
     },
     dashboardOrigins: v.PALISADE_DASHBOARD_ORIGINS,
   }),
+  (v, ctx) => {
+    // Query fairness: one tenant's running-or-waiting queries may not exceed what the whole node runs.
+    if (v.PALISADE_QUERY_MAX_PER_TENANT !== undefined && v.PALISADE_QUERY_MAX_PER_TENANT > v.PALISADE_QUERY_MAX_CONCURRENT) {
+      rule(
+        ctx,
+        'PALISADE_QUERY_MAX_PER_TENANT',
+        `${v.PALISADE_QUERY_MAX_PER_TENANT} is above PALISADE_QUERY_MAX_CONCURRENT (${v.PALISADE_QUERY_MAX_CONCURRENT}); a tenant may hold at most the node's query slots ` +
+          "(lower it, raise PALISADE_QUERY_MAX_CONCURRENT, or unset it to use the node's)",
+      );
+    }
+  },
 );
 
 const edge = section(

@@ -32,11 +32,15 @@ export const ErrorCode = {
   METHOD_NOT_ALLOWED: 'method_not_allowed',
   // 409
   CONFLICT: 'conflict',
+  // 408: the request did not arrive in time (answered by the HTTP parser, src/http/listen.ts)
+  REQUEST_TIMEOUT: 'request_timeout',
   // 413
   PAYLOAD_TOO_LARGE: 'payload_too_large',
   EVENT_TOO_LARGE: 'event_too_large',
   // 415
   UNSUPPORTED_MEDIA_TYPE: 'unsupported_media_type',
+  // 431: the URL and headers together exceed PALISADE_MAX_HEADER_BYTES (answered by the HTTP parser)
+  HEADERS_TOO_LARGE: 'headers_too_large',
   // 422: a valid query over this node's query limits (PALISADE_QUERY_*); narrow it
   QUERY_TOO_EXPENSIVE: 'query_too_expensive',
   QUERY_TIMEOUT: 'query_timeout',
@@ -74,9 +78,11 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  request_timeout: 408,
   payload_too_large: 413,
   event_too_large: 413,
   unsupported_media_type: 415,
+  headers_too_large: 431,
   query_too_expensive: 422,
   query_timeout: 422,
   result_too_large: 422,

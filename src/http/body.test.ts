@@ -85,3 +85,24 @@ describe('anyLabel (the /v1/* tracking routes): the body decides, not its label'
     assert.equal(await code(readJsonBody(req('event=x', { 'content-type': 'application/x-www-form-urlencoded' }), limits)), 'invalid_json');
   });
 });
+
+test('a secret key anywhere in a body is refused with 403 forbidden, and a page about the key format is not', async () => {
+  const sk = 'pal_sk_AbCdEfGh12345678_0123456789abcdefghijklXYZ123';
+  const bodies = [
+    JSON.stringify({ writeKey: 'pal_pk_AbCdEfGh12345678', batch: [{ type: 'track', event: 'x', userId: 'u', writeKey: sk }] }),
+    JSON.stringify({ event: 'x', userId: 'u', properties: { note: `my key is ${sk}` } }),
+    JSON.stringify({ event: 'x', userId: 'u', properties: { [sk]: 1 } }),
+    // Only the 23-character head of a key (prefix + key id) is needed.
+    JSON.stringify({ event: 'x', userId: 'u', properties: { k: sk.slice(0, 23) } }),
+  ];
+  for (const b of bodies) assert.equal(await code(readJsonBody(req(b), { maxBodyBytes: 4096, maxDecompressedBytes: 4096 })), 'forbidden');
+  assert.equal(await code(readJsonBody(req(gzipSync(bodies[1] ?? ''), { 'content-encoding': 'gzip' }), { maxBodyBytes: 4096, maxDecompressedBytes: 4096 })), 'forbidden', 'found after decompression');
+  // The prefix alone, or followed by something that is not a key id, is text.
+  const doc = JSON.stringify({ event: 'Docs Viewed', properties: { title: 'Keys start with pal_sk_ then the key id', x: 'pal_sk_short' } });
+  assert.equal(await code(readJsonBody(req(doc), { maxBodyBytes: 4096, maxDecompressedBytes: 4096 })), 'ok');
+  try {
+    await readJsonBody(req(bodies[0] ?? ''), { maxBodyBytes: 4096, maxDecompressedBytes: 4096 });
+  } catch (err) {
+    assert.ok(!(err as Error).message.includes(sk.slice(7)), 'the refusal never echoes the key');
+  }
+});

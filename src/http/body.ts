@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, inflate as inflateCb } from 'node:zlib';
 import { AppError, ErrorCode } from '../errors/index.ts';
+import { assertNoSecretKeyInBody } from './credentials.ts';
 
 const gunzip = promisify(gunzipCb);
 const inflate = promisify(inflateCb);
@@ -112,6 +113,7 @@ export async function readJsonBody(req: Request, limits: BodyLimits, incoming?: 
   const encoding = (req.headers.get('content-encoding') ?? '').trim().toLowerCase();
   const body = await decode(raw, encoding, encoding === '' || encoding === 'identity' ? limits.maxBodyBytes : limits.maxDecompressedBytes);
   if (body.length === 0) throw new AppError(ErrorCode.INVALID_JSON, 'the request body is empty');
+  assertNoSecretKeyInBody(body);
   try {
     // TextDecoder with fatal: invalid UTF-8 is refused rather than silently replaced.
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));

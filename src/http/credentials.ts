@@ -45,6 +45,33 @@ export function credentialFromHeader(header: string | undefined): string | undef
   return undefined;
 }
 
+// A secret key's prefix and its 16-character base62 key id: the shape of a real
+// key (or the part of one that names it), not just the text "pal_sk_", so a
+// page about Palisade's key format can still be tracked.
+const SECRET_KEY_IN_TEXT = /^pal_sk_[0-9A-Za-z]{16}$/;
+const SECRET_PREFIX = Buffer.from('pal_sk_');
+const SECRET_KEY_HEAD = 'pal_sk_'.length + 16;
+
+/**
+ * Refuses a body that carries a secret key anywhere (a field, a per-event
+ * `writeKey`, a property value, a key name), whatever credential the request
+ * came with: a secret key in a body ends up in page source, beacons, event
+ * data and exports, so it is treated as exposed. Scans the decoded bytes
+ * before JSON.parse: Buffer.indexOf is a memchr-speed search, so a body with
+ * no "pal_sk_" costs one pass and nothing else. A key hidden with JSON
+ * escapes (`pal\u005fsk_…`) is not found: the check protects a careless
+ * client, not a hostile one, who can only leak its own key.
+ */
+export function assertNoSecretKeyInBody(bytes: Buffer): void {
+  let at = bytes.indexOf(SECRET_PREFIX);
+  while (at >= 0 && !SECRET_KEY_IN_TEXT.test(bytes.toString('latin1', at, at + SECRET_KEY_HEAD))) at = bytes.indexOf(SECRET_PREFIX, at + 1);
+  if (at < 0) return;
+  throw new AppError(
+    ErrorCode.FORBIDDEN,
+    'a secret key was found in the request body: secret keys go only in the Authorization header, never in a body (browser pages use the publishable key). Treat this key as exposed and rotate it.',
+  );
+}
+
 /** A publishable key in the body (`writeKey`), as beacons send it. Secret keys are never accepted there. */
 export function credentialFromBody(body: unknown): string | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;

@@ -28,6 +28,12 @@ export function onError(logger: Logger): ErrorHandler<Env> {
       logger.warn({ requestId: c.get('requestId'), route: c.req.routePath, kind: err.kind, clickhouseCode: err.clickhouseCode }, 'warehouse unavailable');
       return errorResponse(c, new AppError(ErrorCode.UNAVAILABLE, 'the database is busy or unreachable; retry shortly', { retryAfter: 2 }));
     }
+    if (err instanceof WarehouseError && (err.kind === 'argument' || err.kind === 'data')) {
+      // A bound value the engine refused (bad argument, type mismatch, unparseable): the request's
+      // mistake, not an outage (no page for on-call). Logged with the engine's code, so a bug of ours still shows.
+      logger.warn({ requestId: c.get('requestId'), route: c.req.routePath, kind: err.kind, clickhouseCode: err.clickhouseCode }, 'database refused an argument');
+      return errorResponse(c, new AppError(ErrorCode.BAD_REQUEST, 'the database refused a value in this request'));
+    }
     if (err instanceof HTTPException && err.status < 500) {
       const code = err.status === 413 ? ErrorCode.PAYLOAD_TOO_LARGE : ErrorCode.BAD_REQUEST;
       return errorResponse(c, new AppError(code, code === ErrorCode.PAYLOAD_TOO_LARGE ? 'request too large' : 'bad request'));

@@ -10,6 +10,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { capConnectionsPerIp, DEFAULT_CONNECTION_LIMITS, serverOptions, TLS_OPTIONS, type ConnectionLimits } from './transport-limits.ts';
 import type { Env } from './types.ts';
+import { codeToStatus, ErrorCode } from '../errors/index.ts';
 
 export interface ListenOptions {
   host: string;
@@ -41,20 +42,41 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-const PARSER_STATUS: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, HPE_CHUNK_EXTENSIONS_OVERFLOW: 413, ERR_HTTP_REQUEST_TIMEOUT: 408 };
+const PARSER_CODE: Record<string, ErrorCode> = {
+  HPE_HEADER_OVERFLOW: ErrorCode.HEADERS_TOO_LARGE,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: ErrorCode.PAYLOAD_TOO_LARGE,
+  ERR_HTTP_REQUEST_TIMEOUT: ErrorCode.REQUEST_TIMEOUT,
+};
+const PARSER_MESSAGE: Partial<Record<ErrorCode, string>> = {
+  headers_too_large: 'the URL and headers are too large',
+  payload_too_large: 'request too large',
+  request_timeout: 'the request did not arrive in time',
+};
+
+/** The one error body, for a refusal the app never saw (no request id: none was assigned). */
+function parserRefusal(code: ErrorCode): { status: number; head: string } {
+  const status = codeToStatus(code);
+  const body = JSON.stringify({ error: { code, message: PARSER_MESSAGE[code] ?? 'bad request', requestId: '' } });
+  return {
+    status,
+    head: `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  };
+}
 
 /**
  * Node answers a request its parser refuses (headers over maxHeaderBytes: 431)
  * itself, unless 'clientError' has a listener; this listener does exactly
- * what Node's default does (node/lib/_http_server.js socketOnError) and also
- * reports the status, so such refusals are counted with every other response.
+ * what Node's default does (node/lib/_http_server.js socketOnError), with the
+ * service's error body and code instead of an empty one, and also reports the
+ * status, so such refusals are counted with every other response.
  */
 function countParserRefusals(server: http.Server | https.Server, report: (status: number) => void): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     // Node's own rule: reply only on a socket nothing was written to yet.
     if (socket.writable && socket.bytesWritten === 0) {
-      const status = PARSER_STATUS[err.code ?? ''] ?? 400;
-      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+      // With the one error body and its code, like every other refusal.
+      const { status, head } = parserRefusal(PARSER_CODE[err.code ?? ''] ?? ErrorCode.BAD_REQUEST);
+      socket.write(head);
       report(status);
     }
     socket.destroy(err);

@@ -71,6 +71,7 @@ const ACCESS: Record<string, Access> = {
   'admin GET /admin/migrations': 'admin-token',
   'admin GET /admin/tenants/:id/retention': 'admin-token',
   'admin PUT /admin/tenants/:id/retention': 'admin-token',
+  'admin POST /admin/tenants/:id/users/:userId/deletion-plan': 'admin-token',
   'admin DELETE /admin/tenants/:id/users/:userId': 'admin-token',
   'admin DELETE /admin/tenants/:id': 'admin-token',
   'admin GET /admin/tenants/:id/support-grants': 'admin-token',

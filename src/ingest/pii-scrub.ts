@@ -50,9 +50,37 @@ export function ibanValid(raw: string): boolean {
 
 // Cheap tests first: most strings have no '@' and no run of digits.
 const HAS_DIGITS = /[0-9]{2}/;
+// Anything outside ASCII may fold to it under NFKC (＠ U+FF20, ﹫ U+FE6B, full-width digits).
+const NON_ASCII = /[^\x00-\x7F]/;
+const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
 
-/** The string with every e-mail address, valid card number, valid IBAN and phone number masked. */
-export function scrubString(s: string): string {
+function percentDecode(s: string): string {
+  return s.replace(PERCENT_RUN, (m) => {
+    try {
+      return decodeURIComponent(m);
+    } catch {
+      return m; // not UTF-8: leave the run as it was
+    }
+  });
+}
+
+/**
+ * The form the patterns match against: URL-decoded (twice, for `%2540`, a
+ * doubly encoded `@`) and NFKC-folded (full-width and other compatibility
+ * forms become ASCII). The same string when there is nothing to fold.
+ */
+export function normaliseForScrub(s: string): string {
+  let out = s;
+  for (let i = 0; i < 2 && out.includes('%'); i++) {
+    const next = percentDecode(out);
+    if (next === out) break;
+    out = next;
+  }
+  if (NON_ASCII.test(out)) out = out.normalize('NFKC');
+  return out;
+}
+
+function scrubNormal(s: string): string {
   let out = s;
   if (out.includes('@')) out = out.replace(EMAIL_RE, MASKS.email);
   if (!HAS_DIGITS.test(out)) return out;
@@ -60,4 +88,17 @@ export function scrubString(s: string): string {
   out = out.replace(CARD_RE, (m) => (luhnValid(m.replace(/[ -]/g, '')) ? MASKS.card : m));
   out = out.replace(PHONE_RE, MASKS.phone);
   return out;
+}
+
+/**
+ * The string with every e-mail address, valid card number, valid IBAN and
+ * phone number masked, found in its normalised form (normaliseForScrub). A
+ * string with nothing to mask comes back exactly as it was; one with
+ * something masked comes back normalised, since a match in the decoded text
+ * has no exact place in the encoded one.
+ */
+export function scrubString(s: string): string {
+  const n = normaliseForScrub(s);
+  const masked = scrubNormal(n);
+  return masked === n ? s : masked;
 }

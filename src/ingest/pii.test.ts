@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { EventRow } from '../../schemas/event-row.ts';
 import { DEFAULT_TENANT_SETTINGS, type TenantSettings } from '../../schemas/tenant-settings.ts';
-import { applyIpPolicy, applyPrivacy, consentRefused, hashValue, type PrivacyContext } from './pii.ts';
-import { ibanValid, luhnValid, scrubString } from './pii-scrub.ts';
+import { applyIpPolicy, applyPrivacy, consentRefused, hashValue, scrubId, type PrivacyContext } from './pii.ts';
+import { ibanValid, luhnValid, normaliseForScrub, scrubString } from './pii-scrub.ts';
+import { TenantSettingsPatch } from '../../schemas/tenant-settings.ts';
 
 const KEY = Buffer.alloc(32, 7);
 
@@ -97,7 +98,7 @@ describe('scrubber', () => {
     assert.ok(ibanValid('DE89370400440532013000'));
   });
 
-  test('scrubbing reaches nested objects and arrays in all three trees, and keeps keys', () => {
+  test('scrubbing reaches nested objects and arrays in all three trees, and keeps keys that hold no personal data', () => {
     const r = kept(applyPrivacy(row({ properties: { note: 'from a@b.io', list: ['x', { deep: 'c@d.io' }] }, traits: { t: '4242424242424242' }, context: { page: { url: 'https://s.example/?e=e@f.io' } } }), ctx({ scrubPii: true })));
     assert.deepEqual(r.properties, { note: 'from [email]', list: ['x', { deep: '[email]' }] });
     assert.deepEqual(r.traits, { t: '[card]' });
@@ -137,5 +138,85 @@ describe('consent, Do-Not-Track and bots', () => {
     assert.equal(kept(applyPrivacy(row({ user_agent: 'analytics-node/6.0' }), ctx())).is_bot, 0);
     assert.equal(kept(applyPrivacy(row({ user_agent: 'analytics-node/6.0', context: { userAgent: googlebot } }), ctx())).is_bot, 1);
     assert.deepEqual(applyPrivacy(row({ user_agent: googlebot }), ctx({ botPolicy: 'drop' }, { browser: true })), { keep: false, reason: 'bot' });
+  });
+});
+
+describe('a rule covers every place the same data travels', () => {
+  test('traits.email / traits.ssn also cover context.traits (where browser libraries put traits)', () => {
+    const r = kept(applyPrivacy(row({ type: 'identify', user_id: 'p', traits: { email: 'x@y' }, context: { traits: { email: 'x@y', ssn: '123-45-6789', plan: 'pro' }, locale: 'en' } }), ctx({ piiHash: ['traits.email'], piiDrop: ['traits.ssn'] })));
+    assert.equal(r.traits.email, hashValue(KEY, 'x@y'));
+    assert.deepEqual(r.context, { traits: { email: hashValue(KEY, 'x@y'), plan: 'pro' }, locale: 'en' });
+    // And the other way round: a rule written on context.traits covers traits.
+    const back = kept(applyPrivacy(row({ traits: { ssn: '1' }, context: { traits: { ssn: '1' } } }), ctx({ piiDrop: ['context.traits.ssn'] })));
+    assert.deepEqual([back.traits, back.context], [{}, { traits: {} }]);
+  });
+
+  test('page fields: properties.url covers context.page.url and back; other properties stay apart', () => {
+    const page = { url: 'https://s.example/reset?token=abc', title: 'Reset', plan: 'pro' };
+    const r = kept(applyPrivacy(row({ type: 'page', properties: { ...page }, context: { page: { url: page.url, title: 'Reset', path: '/reset' } } }), ctx({ piiDrop: ['properties.url'] })));
+    assert.deepEqual(r.properties, { title: 'Reset', plan: 'pro' });
+    assert.deepEqual(r.context, { page: { title: 'Reset', path: '/reset' } });
+    const back = kept(applyPrivacy(row({ properties: { search: '?q=me', plan: 'x' }, context: { page: { search: '?q=me' } } }), ctx({ piiHash: ['context.page.search'] })));
+    assert.equal(back.properties.search, hashValue(KEY, '?q=me'));
+    assert.equal((back.context.page as Record<string, unknown>).search, hashValue(KEY, '?q=me'));
+    assert.equal(back.properties.plan, 'x', 'properties.plan is not a page field: context.page rules leave it');
+    // properties.plan is not a page field, so a rule on it does not touch context.page.
+    const own = kept(applyPrivacy(row({ properties: { plan: 'x' }, context: { page: { plan: 'y' } } }), ctx({ piiDrop: ['properties.plan'] })));
+    assert.deepEqual([own.properties, own.context], [{}, { page: { plan: 'y' } }]);
+  });
+
+  test('*.email names the key at any depth of every tree', () => {
+    const r = kept(
+      applyPrivacy(
+        row({ properties: { email: 'a@x', user: { email: 'b@x', plan: 'p' }, list: [{ email: 'c@x' }] }, traits: { email: 'd@x' }, context: { traits: { email: 'e@x' }, other: { deep: { email: 'f@x' } } } }),
+        ctx({ piiDrop: ['*.email'] }),
+      ),
+    );
+    assert.deepEqual(r.properties, { user: { plan: 'p' }, list: [{}] });
+    assert.deepEqual(r.traits, {});
+    assert.deepEqual(r.context, { traits: {}, other: { deep: {} } });
+    assert.ok(TenantSettingsPatch.safeParse({ piiDrop: ['*.email', '*.address.street'] }).success);
+    assert.ok(!TenantSettingsPatch.safeParse({ piiDrop: ['*'] }).success);
+  });
+
+  test('a tenant with no rules and no scrubber gets its row objects back untouched (no walk)', () => {
+    const input = row({ properties: { a: 1 }, traits: { b: 2 }, context: { c: 3 } });
+    const r = kept(applyPrivacy(input, ctx()));
+    assert.equal(r.properties, input.properties);
+    assert.equal(r.traits, input.traits);
+    assert.equal(r.context, input.context);
+  });
+});
+
+describe('the scrubber normalises and covers ids, event names and keys', () => {
+  test('a full-width ＠, a URL-encoded %40 (once or twice) and full-width digits are found', () => {
+    assert.equal(scrubString('write to jane＠example.com'), 'write to [email]');
+    assert.equal(scrubString('jane%40example.com'), '[email]');
+    assert.equal(scrubString('/signup?email=jane%2540example.com'), '/signup?email=[email]');
+    assert.equal(scrubString('card ４１１１ １１１１ １１１１ １１１１'), 'card [card]');
+    assert.equal(normaliseForScrub('100%'), '100%', 'a lone % is text');
+    assert.equal(scrubString('50% off, code %E0%A4'), '50% off, code %E0%A4', 'nothing found: the string is kept exactly');
+  });
+
+  test('an e-mail as userId, in an event name or as a property key is scrubbed (--scrub-pii on)', () => {
+    const r = kept(
+      applyPrivacy(
+        row({ user_id: 'jane@example.com', anonymous_id: 'anon-1', previous_id: 'old＠example.com', group_id: 'g', event: 'Invited bob@example.com', properties: { 'carol@example.com': 1, plan: 'pro' } }),
+        ctx({ scrubPii: true }),
+      ),
+    );
+    assert.equal(r.user_id, `pii_${hashValue(KEY, 'jane@example.com').slice(0, 32)}`, 'an id becomes a stable keyed hash, not a shared mask');
+    assert.equal(r.previous_id, scrubId('old＠example.com', KEY));
+    assert.notEqual(r.user_id, r.previous_id);
+    assert.equal(r.anonymous_id, 'anon-1');
+    assert.equal(r.group_id, 'g');
+    assert.equal(r.event, 'Invited [email]');
+    assert.deepEqual(r.properties, { '[email]': 1, plan: 'pro' });
+    assert.equal(scrubId('jane@example.com', undefined), '[email]', 'without a key the mask is all that can be kept');
+  });
+
+  test('without the scrubber, ids, names and keys are stored as sent', () => {
+    const r = kept(applyPrivacy(row({ user_id: 'jane@example.com', event: 'x@y.io', properties: { 'a@b.io': 1 } }), ctx()));
+    assert.deepEqual([r.user_id, r.event, r.properties], ['jane@example.com', 'x@y.io', { 'a@b.io': 1 }]);
   });
 });

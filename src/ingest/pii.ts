@@ -37,7 +37,17 @@ interface Rule {
   tree: Tree;
   segments: string[];
   action: 'drop' | 'hash';
+  /** `*.email`: the segments match at any depth of every tree. */
+  deep: boolean;
 }
+
+/**
+ * Where Segment's libraries put a page's fields twice: `properties.url` of a
+ * page call and `context.page.url` of every call from that page carry the
+ * same value (analytics.js pageDefaults).
+ */
+export const PAGE_KEYS = ['path', 'referrer', 'search', 'title', 'url'] as const;
+const PAGE_KEY_SET: ReadonlySet<string> = new Set(PAGE_KEYS);
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -84,25 +94,72 @@ export function isBotAgent(agent: string): boolean {
   return verdict;
 }
 
-/** Compiled rules per settings object: the key table hands out one settings object per tenant until it refreshes. */
-const compiledRules = new WeakMap<TenantSettings, Rule[]>();
-
-function compile(settings: TenantSettings): Rule[] {
-  let rules = compiledRules.get(settings);
-  if (!rules) compiledRules.set(settings, (rules = compileRules(settings)));
-  return rules;
+/**
+ * The places the same data travels in a Segment-shaped event: `traits` and
+ * `context.traits` (identify puts traits in one, track calls from a browser
+ * library in the other), and the page fields in `properties` and
+ * `context.page`. A rule on one place applies to the others.
+ */
+function mirrors(tree: Tree, segments: string[]): [Tree, string[]][] {
+  const [first, ...rest] = segments;
+  if (tree === 'traits') return [['context', ['traits', ...segments]]];
+  if (tree === 'context' && first === 'traits') return [['traits', rest]];
+  const pageKeys = (k: string | undefined) => (k === '*' ? [...PAGE_KEYS] : k !== undefined && PAGE_KEY_SET.has(k) ? [k] : []);
+  if (tree === 'properties') return pageKeys(first).map((k) => ['context', ['page', k, ...rest]]);
+  if (tree === 'context' && first === 'page') {
+    // `context.page` itself: every page field, wherever it travels.
+    const keys = rest.length === 0 ? [...PAGE_KEYS] : pageKeys(rest[0]);
+    return keys.map((k) => ['properties', [k, ...rest.slice(1)]]);
+  }
+  return [];
 }
 
 function compileRules(settings: TenantSettings): Rule[] {
   const rules: Rule[] = [];
+  const seen = new Set<string>();
+  const add = (tree: Tree, segments: string[], action: Rule['action'], deep: boolean) => {
+    const id = `${action}:${deep ? '*' : tree}:${segments.join('\u0000')}`;
+    if (seen.has(id)) return;
+    seen.add(id);
+    rules.push({ tree, segments, action, deep });
+  };
   for (const [paths, action] of [[settings.piiDrop, 'drop'], [settings.piiHash, 'hash']] as const) {
     for (const p of paths) {
       const [tree, ...segments] = p.split('.');
-      if ((tree === 'properties' || tree === 'traits' || tree === 'context') && segments.length > 0) rules.push({ tree, segments, action });
+      if (segments.length === 0) continue;
+      if (tree === '*') {
+        add('properties', segments, action, true);
+        continue;
+      }
+      if (tree !== 'properties' && tree !== 'traits' && tree !== 'context') continue;
+      add(tree, segments, action, false);
+      for (const [t, segs] of mirrors(tree, segments)) add(t, segs, action, false);
     }
   }
   // Drop wins over hash when both name the same place.
   return rules.sort((a, b) => (a.action === b.action ? 0 : a.action === 'drop' ? -1 : 1));
+}
+
+// Compiled once per settings object: the key table hands out the same object
+// until a tenant's settings change, so the hot path compiles nothing.
+const compiled = new WeakMap<TenantSettings, Rule[]>();
+function compile(settings: TenantSettings): Rule[] {
+  let rules = compiled.get(settings);
+  if (!rules) {
+    rules = compileRules(settings);
+    compiled.set(settings, rules);
+  }
+  return rules;
+}
+
+/** Does a deep rule's segments match the end of `path` (or of one of its ancestors)? */
+function coversDeep(rule: string[], path: string[]): boolean {
+  for (let end = path.length; end >= rule.length; end--) {
+    let ok = true;
+    for (let i = 0; i < rule.length && ok; i++) ok = rule[i] === '*' || rule[i] === path[end - rule.length + i];
+    if (ok) return true;
+  }
+  return false;
 }
 
 /** Does `rule` name `path` or one of its ancestors? */
@@ -134,32 +191,34 @@ function leaf(v: JsonValue, action: Rule['action'] | undefined, w: Walk): JsonVa
 
 function walkValue(v: JsonValue, path: string[], rules: Rule[], w: Walk, inherited: Rule['action'] | undefined): JsonValue | undefined {
   // Rules are sorted drop-first: a drop below a hashed subtree still drops.
-  const own = rules.find((r) => covers(r.segments, path))?.action;
+  const own = rules.find((r) => (r.deep ? coversDeep(r.segments, path) : covers(r.segments, path)))?.action;
   const hit = own === 'drop' ? 'drop' : (own ?? inherited);
   if (hit === 'drop') return undefined;
   if (isObject(v)) return walkObject(v, path, rules, w, hit);
   if (Array.isArray(v) && hit === undefined) {
     // Objects inside an array sit at the array's path (ClickHouse stores Array(JSON)).
-    if (!w.scrub && !rules.some((r) => mayMatchBelow(r.segments, path))) return v;
+    if (!w.scrub && !rules.some((r) => r.deep || mayMatchBelow(r.segments, path))) return v;
     return v.map((x) => walkValue(x, path, rules, w, undefined) ?? null);
   }
   return leaf(v, hit, w);
 }
 
 function walkObject(obj: JsonObject, path: string[], rules: Rule[], w: Walk, inherited: Rule['action'] | undefined): JsonObject {
-  const live = rules.filter((r) => covers(r.segments, path) || mayMatchBelow(r.segments, path));
+  const live = rules.filter((r) => r.deep || covers(r.segments, path) || mayMatchBelow(r.segments, path));
   if (live.length === 0 && !inherited && !w.scrub) return obj;
   const out: [string, JsonValue][] = [];
   for (const [k, v] of Object.entries(obj)) {
     // A key "a.b" is the path a → b, as ClickHouse flattens it.
     const next = walkValue(v, [...path, ...k.split('.')], live, w, inherited);
-    if (next !== undefined) out.push([k, next]);
+    // A key is data too (`{"alice@example.com": 1}`): the scrubber masks it like a value.
+    if (next !== undefined) out.push([w.scrub ? scrubString(k) : k, next]);
   }
   return Object.fromEntries(out);
 }
 
 function applyTree(tree: Tree, obj: JsonObject, rules: Rule[], w: Walk): JsonObject {
-  const mine = rules.filter((r) => r.tree === tree);
+  if (rules.length === 0 && !w.scrub) return obj;
+  const mine = rules.filter((r) => r.deep || r.tree === tree);
   if (mine.length === 0 && !w.scrub) return obj;
   return walkObject(obj, [], mine, w, undefined);
 }
@@ -186,15 +245,37 @@ export function applyPrivacy(row: EventRow, p: PrivacyContext): PrivacyOutcome {
     const ip = applyIpPolicy(context.ip, s.ipPolicy);
     context = Object.fromEntries(Object.entries(context).flatMap(([k, v]) => (k !== 'ip' ? [[k, v]] : ip === '' ? [] : [[k, ip]])));
   }
-  return {
-    keep: true,
-    row: {
-      ...row,
-      ip: applyIpPolicy(row.ip, s.ipPolicy),
-      properties: applyTree('properties', row.properties, rules, w),
-      traits: applyTree('traits', row.traits, rules, w),
-      context,
-      is_bot: bot ? 1 : 0,
-    },
+  const out: EventRow = {
+    ...row,
+    ip: applyIpPolicy(row.ip, s.ipPolicy),
+    properties: applyTree('properties', row.properties, rules, w),
+    traits: applyTree('traits', row.traits, rules, w),
+    context,
+    is_bot: bot ? 1 : 0,
   };
+  if (s.scrubPii) scrubIdentity(out, p.hashKey);
+  return { keep: true, row: out };
+}
+
+/**
+ * The scrubber on what is not a JSON value: the event name and the ids. An
+ * id that holds personal data (a user id that is an e-mail address) is
+ * replaced by `pii_` and its HMAC under the tenant's key, not by a mask: a
+ * mask would merge every such user into one, the HMAC keeps them apart and
+ * stable (the same address is the same user tomorrow). Without a key (no
+ * PII master configured) the masked form is all that can be kept.
+ */
+function scrubIdentity(row: EventRow, key: Buffer | undefined): void {
+  row.event = scrubString(row.event);
+  row.user_id = scrubId(row.user_id, key);
+  row.anonymous_id = scrubId(row.anonymous_id, key);
+  row.group_id = scrubId(row.group_id, key);
+  row.previous_id = scrubId(row.previous_id, key);
+}
+
+export function scrubId(id: string, key: Buffer | undefined): string {
+  if (id === '') return id;
+  const masked = scrubString(id);
+  if (masked === id) return id;
+  return key ? `pii_${hashValue(key, id).slice(0, 32)}` : masked;
 }

@@ -30,3 +30,10 @@ test("a tenant that hashes paths gets its own key; a browser key's DNT is carrie
   assert.equal(ctx.browser, true);
   assert.deepEqual(asked, ['ten_BBBBBBBBBBBB']);
 });
+
+test('a tenant with the scrubber on gets its key too: ids holding personal data are replaced by their keyed hash', () => {
+  const { p, asked } = privacy({ ten_CCCCCCCCCCCC: { ...DEFAULT_TENANT_SETTINGS, scrubPii: true } });
+  const ctx = p.forRequest({ tenantId: 'ten_CCCCCCCCCCCC', keyId: 'k', scope: 'ingest' }, meta);
+  assert.deepEqual(ctx.hashKey, Buffer.from('key-of-ten_CCCCCCCCCCCC'));
+  assert.deepEqual(asked, ['ten_CCCCCCCCCCCC']);
+});

@@ -20,7 +20,8 @@ export class TenantPrivacy {
     const settings = this.keys.tenant(principal.tenantId)?.settings ?? DEFAULT_TENANT_SETTINGS;
     return {
       settings,
-      hashKey: settings.piiHash.length > 0 ? this.piiKeys.forTenant(principal.tenantId) : undefined,
+      // The scrubber hashes ids that hold personal data, so it needs the key too.
+      hashKey: settings.piiHash.length > 0 || settings.scrubPii ? this.piiKeys.forTenant(principal.tenantId) : undefined,
       doNotTrack: meta.doNotTrack ?? false,
       browser: principal.scope === 'browser',
     };

@@ -21,7 +21,7 @@ import { Housekeeper } from '../ops/housekeeping.ts';
 import { planMigrations } from '../ops/migrate.ts';
 import { PartsSampler } from '../ops/parts.ts';
 import { RetentionService } from '../ops/retention.ts';
-import { TenantExports } from '../ops/tenant-export.ts';
+import { TenantExports, type OpenTenantRead } from '../ops/tenant-export.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
 import type { Module } from '../runner.ts';
 
@@ -39,6 +39,8 @@ export interface GovernanceOptions {
   /** Until the spool holds nothing appended before the call (deletions must see every acknowledged event). */
   flushAcknowledged: (deadlineMs: number) => Promise<boolean>;
   supportQuery: (tenantId: string, body: unknown) => Promise<SupportQueryOutcome>;
+  /** Tenant reads of the audit trail and exports under the tenant's query caps and fair turn (QueryService.openRead). */
+  openRead?: OpenTenantRead;
 }
 
 export class GovernanceModule implements Module {
@@ -87,8 +89,8 @@ export class GovernanceModule implements Module {
       adminToken: o.adminToken,
       adminActor: o.adminActor,
       audit: o.audit,
-      trail: new AuditTrail(o.warehouse, o.config.dataDir),
-      exports: new TenantExports(o.warehouse, o.control),
+      trail: new AuditTrail(o.warehouse, o.config.dataDir, o.openRead),
+      exports: new TenantExports(o.warehouse, o.control, o.openRead),
       migrationPlan: () => planMigrations(o.warehouse),
       control: o.control,
       backups: o.backups,

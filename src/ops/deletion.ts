@@ -1,8 +1,12 @@
 /**
  * Deletion on request. A user (GDPR): every event of that user id, of the
- * ids merged into it by `alias`, and of the anonymous ids it was seen with
- * (identify and any event carrying both) while those events belong to no
- * other user; and the same rows in dead_letters. A tenant: its keys revoked
+ * ids linked to it by events the tenant's servers sent with a secret ingest
+ * key (an alias's previousId; an anonymous id sent together with the user
+ * id), and of anonymous ids the request names, while those anonymous events
+ * belong to no other user; and the same rows in dead_letters. Links a
+ * publishable browser key asserted are claims, listed and never followed
+ * (deletion-identity.ts, docs/deletion.md); `plan` shows it all, with counts
+ * per id, before anything is deleted. A tenant: its keys revoked
  * at once, its partitions dropped, its rows removed from every tenant table
  * except the audit trail and the deletion receipts.
  *
@@ -25,10 +29,24 @@ import { alterTable } from '../storage/cluster-sql.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
 import { catalogue, LEDGER_TABLES, partitionedByTenant, quoteIdent, quotePartitionId, tenantColumn, tenantPartitions } from './backup-plan.ts';
 import { BackupFailed, type BackupService, type Ctx } from './backup.ts';
+import { countsPerId, resolveIdentity, type IdCount, type Identity, type IdentityLink } from './deletion-identity.ts';
 
 export interface AuditSink {
   record(input: AuditInput): void;
   recordDurable(input: AuditInput): Promise<unknown>;
+}
+
+/** What a user deletion would take, before it does. */
+export interface UserDeletionPlan {
+  tenantId: string;
+  events: number;
+  deadLetters: number;
+  /** Every id the deletion follows, how it was linked and the secret key that linked it. */
+  followed: IdentityLink[];
+  /** Links only a publishable key asserted: claims, not followed (name an anonymous id in the request to include it). */
+  notFollowed: IdentityLink[];
+  /** Events per id followed. */
+  perId: IdCount[];
 }
 
 export interface UserDeletionReceipt {
@@ -39,6 +57,14 @@ export interface UserDeletionReceipt {
   deadLettersDeleted: number;
   linkedIds: { userIds: number; anonymousIds: number };
   backupId: string | null;
+  followed: IdentityLink[];
+  notFollowed: IdentityLink[];
+  perId: IdCount[];
+}
+
+export interface UserDeletionRequest {
+  /** Anonymous ids the data subject showed to be theirs (their device's id): followed like a secret-key link. */
+  anonymousIds?: readonly string[];
 }
 
 export interface TenantDeletionReceipt {
@@ -51,16 +77,8 @@ export interface TenantDeletionReceipt {
   backupId: string;
 }
 
-interface Identity {
-  userIds: string[];
-  anonymousIds: string[];
-}
-
 const MAX_USER_ID = 256;
-// Alias chains are short; the cap bounds a pathological tenant where one
-// anonymous id was shared by thousands of users.
-const MAX_LINKED_IDS = 1_000;
-const CLOSURE_ROUNDS = 5;
+const MAX_NAMED_IDS = 100;
 const DRAIN_MS = 10_000;
 const MUTATION = { mutations_sync: 2 };
 const MUTATION_TIMEOUT_MS = 30 * 60_000;
@@ -95,27 +113,47 @@ export class DeletionService {
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** The user id, the ids aliased into it, and the anonymous ids it was seen with. */
-  async identity(tenantId: string, userId: string): Promise<Identity> {
-    const users = new Set([userId]);
-    const anon = new Set<string>();
-    for (let round = 0; round < CLOSURE_ROUNDS; round++) {
-      const before = users.size + anon.size;
-      const rows = await this.o.warehouse.query<{ anon: string[]; prev: string[] }>(
-        `SELECT groupUniqArrayIf(anonymous_id, anonymous_id != '') AS anon,
-                groupUniqArrayIf(previous_id, type = 'alias' AND previous_id != '') AS prev
-         FROM events WHERE tenant_id = {t:String} AND user_id IN {u:Array(String)}`,
-        { params: { t: tenantId, u: [...users] }, timeoutMs: 120_000 },
-      );
-      for (const a of rows[0]?.anon ?? []) anon.add(a);
-      // An alias's previousId is an earlier identity of the same person (often its anonymousId).
-      for (const p of rows[0]?.prev ?? []) {
-        users.add(p);
-        anon.add(p);
-      }
-      if (users.size + anon.size === before || users.size + anon.size > MAX_LINKED_IDS) break;
+  /** The subject's identity: the user id, named anonymous ids, and what the tenant's secret-key events link to them. */
+  async identity(tenantId: string, userId: string, req: UserDeletionRequest = {}) {
+    const trustedKeys = (await this.o.control.listKeys(tenantId)).filter((k) => k.scope === 'ingest').map((k) => k.id);
+    return await resolveIdentity(this.o.warehouse, { tenantId, userId, namedAnonymousIds: req.anonymousIds ?? [], trustedKeys });
+  }
+
+  private checkRequest(userId: string, req: UserDeletionRequest): void {
+    if (userId.length === 0 || userId.length > MAX_USER_ID) throw new AppError(ErrorCode.BAD_REQUEST, `user id: 1-${MAX_USER_ID} characters`);
+    const named = req.anonymousIds ?? [];
+    if (named.length > MAX_NAMED_IDS || named.some((a) => a.length === 0 || a.length > MAX_USER_ID)) {
+      throw new AppError(ErrorCode.BAD_REQUEST, `anonymousIds: at most ${MAX_NAMED_IDS}, each 1-${MAX_USER_ID} characters`);
     }
-    return { userIds: [...users].slice(0, MAX_LINKED_IDS), anonymousIds: [...anon].slice(0, MAX_LINKED_IDS) };
+  }
+
+  /**
+   * What `deleteUser` would delete now, changing nothing: every id followed
+   * (and the key that linked it), every claim not followed, and counts per id.
+   */
+  async planUser(tenantId: string, userId: string, ctx: Ctx, req: UserDeletionRequest = {}): Promise<UserDeletionPlan> {
+    this.checkRequest(userId, req);
+    await this.o.control.getTenant(tenantId);
+    await this.o.drain(DRAIN_MS);
+    const ids = await this.identity(tenantId, userId, req);
+    const params = { t: tenantId, u: ids.userIds, a: ids.anonymousIds };
+    const plan: UserDeletionPlan = {
+      tenantId,
+      events: await this.count(`SELECT count() AS n FROM events WHERE ${EVENTS_PREDICATE}`, params),
+      deadLetters: await this.count(`SELECT count() AS n FROM dead_letters WHERE ${DEAD_LETTERS_PREDICATE}`, params),
+      followed: ids.followed,
+      notFollowed: ids.notFollowed,
+      perId: await countsPerId(this.o.warehouse, tenantId, ids),
+    };
+    await this.o.audit.recordDurable({
+      ...ctx,
+      tenantId,
+      action: 'user.delete.plan',
+      target: subjectHash(tenantId, userId),
+      outcome: 'ok',
+      details: { subject: subjectHash(tenantId, userId), events: plan.events, deadLetters: plan.deadLetters, idsFollowed: plan.followed.length, claimsNotFollowed: plan.notFollowed.length },
+    });
+    return plan;
   }
 
   private async eraseUser(tenantId: string, ids: Identity): Promise<{ events: number; deadLetters: number }> {
@@ -136,11 +174,11 @@ export class DeletionService {
     throw err;
   }
 
-  async deleteUser(tenantId: string, userId: string, ctx: Ctx): Promise<UserDeletionReceipt> {
-    if (userId.length === 0 || userId.length > MAX_USER_ID) throw new AppError(ErrorCode.BAD_REQUEST, `user id: 1-${MAX_USER_ID} characters`);
+  async deleteUser(tenantId: string, userId: string, ctx: Ctx, req: UserDeletionRequest = {}): Promise<UserDeletionReceipt> {
+    this.checkRequest(userId, req);
     await this.o.control.getTenant(tenantId);
     await this.o.drain(DRAIN_MS);
-    const ids = await this.identity(tenantId, userId);
+    const ids = await this.identity(tenantId, userId, req);
     const receiptId = `del_${randomBase62(16)}`;
     const subject = subjectHash(tenantId, userId);
     const base = { tenantId, action: 'user.delete', target: receiptId, details: { subject } };
@@ -157,6 +195,8 @@ export class DeletionService {
         return await this.refuse(ctx, base, err);
       }
     }
+    // Counted before the rows go: the receipt says what each id lost.
+    const perId = await countsPerId(this.o.warehouse, tenantId, ids);
     const erased = await this.eraseUser(tenantId, ids);
     const createdAt = new Date();
     await this.writeReceipt({ id: receiptId, kind: 'user', tenantId, ids, createdAt, backupId: backupId ?? '', rows: erased.events + erased.deadLetters, actor: ctx.actor });
@@ -164,7 +204,17 @@ export class DeletionService {
       ...ctx,
       ...base,
       outcome: 'ok',
-      details: { subject, backupId, eventsDeleted: erased.events, deadLettersDeleted: erased.deadLetters, linkedUserIds: ids.userIds.length - 1, linkedAnonymousIds: ids.anonymousIds.length },
+      details: {
+        subject,
+        backupId,
+        eventsDeleted: erased.events,
+        deadLettersDeleted: erased.deadLetters,
+        linkedUserIds: ids.userIds.length - 1,
+        linkedAnonymousIds: ids.anonymousIds.length,
+        // Key ids, never the user ids: the trail holds no user id.
+        linkKeys: [...new Set(ids.followed.flatMap((l) => (l.keyId ? [l.keyId] : [])))],
+        claimsNotFollowed: ids.notFollowed.length,
+      },
     });
     return {
       receiptId,
@@ -174,6 +224,9 @@ export class DeletionService {
       deadLettersDeleted: erased.deadLetters,
       linkedIds: { userIds: ids.userIds.length, anonymousIds: ids.anonymousIds.length },
       backupId,
+      followed: ids.followed,
+      notFollowed: ids.notFollowed,
+      perId,
     };
   }
 

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { parseTimestamp, WIRE_LIMITS } from '../../schemas/wire.ts';
+import { ENGINE_TIME_ZONES } from './engine-time-zones.ts';
 
 // C0 and C1 control characters: never part of a real property or event name.
 const CONTROL_RE = /[\u0000-\u001F\u007F-\u009F]/;
@@ -67,7 +68,18 @@ export type Field = (typeof FIELDS)[number];
 export const OPS = ['eq', 'neq', 'contains', 'not_contains', 'gt', 'gte', 'lt', 'lte', 'is_set', 'is_not_set', 'in', 'not_in'] as const;
 export type Op = (typeof OPS)[number];
 
-const Value = z.union([z.string().max(MAX_VALUE_LENGTH), z.number().finite(), z.boolean(), z.array(z.string().max(MAX_VALUE_LENGTH)).min(1).max(MAX_IN_VALUES)]);
+/**
+ * Numbers are bound as Float64, and only ±2^53 round-trips exactly through
+ * JSON, JavaScript and the engine's parameter parser: the embedded engine's
+ * binding refuses to serialise anything larger, which once answered a 503.
+ */
+export const MAX_FILTER_NUMBER = Number.MAX_SAFE_INTEGER;
+const FilterNumber = z
+  .number()
+  .finite()
+  .refine((n) => Math.abs(n) <= MAX_FILTER_NUMBER, `must be between -${MAX_FILTER_NUMBER} and ${MAX_FILTER_NUMBER} (±2^53 - 1)`);
+
+const Value = z.union([z.string().max(MAX_VALUE_LENGTH), FilterNumber, z.boolean(), z.array(z.string().max(MAX_VALUE_LENGTH)).min(1).max(MAX_IN_VALUES)]);
 
 const PropertyRef = z.object({ property: PropertyName, source: z.enum(SOURCES).default('properties') }).strict();
 const FieldRef = z.object({ field: z.enum(FIELDS) }).strict();
@@ -125,8 +137,14 @@ export function resolveTime(spec: string, now: Date): Date {
   return new Date(parseTimestamp(spec) ?? NaN);
 }
 
-/** Any IANA name or alias ICU knows (Asia/Kolkata as well as its canonical Asia/Calcutta). */
+/**
+ * A zone both sides know: the engine buckets the events (its own
+ * system.time_zones, committed as ENGINE_TIME_ZONES) and Node's ICU draws
+ * the axis. Node alone is not enough: it knows US/Pacific-New and
+ * SystemV/AST4, which ClickHouse refuses to load.
+ */
 function knownZone(tz: string): boolean {
+  if (!ENGINE_TIME_ZONES.has(tz)) return false;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
     return true;

@@ -273,6 +273,25 @@ describe('validation and limits', () => {
     for (let i = 0; i < 5; i++) assert.equal(await code(s.run(B, { kind: 'trend' })), 'ok');
   });
 
+  test('openRead: a read outside the query API is charged, held, capped and read-only like a query', async () => {
+    let ms = 0;
+    const caps = { maxConcurrent: 1, maxRowsToRead: 1_000, queriesPerMinute: 2 };
+    const s = new QueryService({ warehouse: wh, limits: LIMITS, now: () => NOW, caps: (id) => (id === TENANT_A ? caps : null), clockMs: () => ms });
+    const read = s.openRead(TENANT_A, 'bulk');
+    assert.equal(await code(s.run(A, { kind: 'trend' })), 'too_many_queries', 'the open read holds the one concurrent read');
+    const rows = await read.warehouse.query<{ n: number }>('SELECT count() AS n FROM events WHERE tenant_id = {t:String}', { params: { t: TENANT_A } });
+    assert.ok((rows[0]?.n ?? 0) > 0);
+    await assert.rejects(read.warehouse.command('DROP TABLE events'), /cannot write/);
+    await assert.rejects(read.warehouse.query('SELECT count() FROM numbers(100000)'), (err: unknown) => err instanceof AppError && err.code === 'query_too_expensive');
+    read.release();
+    read.release(); // idempotent: a stream's end and its cancel may both release
+    assert.equal(await code(s.run(B, { kind: 'trend' })), 'ok');
+    // The read and the refused query spent both tokens: the next read is refused before it opens.
+    assert.throws(() => s.openRead(TENANT_A), (err: unknown) => err instanceof AppError && err.code === 'too_many_queries');
+    ms = 30_000;
+    s.openRead(TENANT_A).release();
+  });
+
   test('queries run readonly', () => {
     const settings = service().settings(TENANT_A);
     assert.equal(Object.keys(settings).at(-1), 'readonly');

@@ -10,13 +10,14 @@
  * limits and may add a queries-per-minute token bucket; it is read from the
  * in-memory key table on each call, so a change needs no restart and no I/O.
  */
-import pLimit from 'p-limit';
 import type { QueryCaps } from '../../schemas/tenant-settings.ts';
 import type { Principal } from '../auth/authenticator.ts';
 import { AppError, ErrorCode, isAppError } from '../errors/index.ts';
 import { TokenBuckets, type BucketPolicy } from '../limits/token-bucket.ts';
 import { WarehouseError, type Settings, type Warehouse } from '../storage/warehouse.ts';
 import { tenantLimits, type TenantQueryLimits } from './caps.ts';
+import { EnginePriority } from './engine-priority.ts';
+import { FairScheduler, type Lane } from './fair-scheduler.ts';
 import type { QueryLimits } from '../config/index.ts';
 import { compile } from './compile.ts';
 import { shape, type QueryResult } from './results.ts';
@@ -24,6 +25,14 @@ import { Query, type QueryKind } from './schema.ts';
 
 export type { QueryLimits };
 
+
+/** One tenant read opened by QueryService.openRead. */
+export interface TenantRead {
+  /** Reads only; every statement is fairly scheduled and capped. */
+  warehouse: Warehouse;
+  limits: TenantQueryLimits;
+  release: () => void;
+}
 
 export interface QueryOutcome {
   kind: QueryKind;
@@ -80,7 +89,9 @@ function outcomeOf(err: unknown): string {
 }
 
 export class QueryService {
-  private readonly slots: ReturnType<typeof pLimit>;
+  /** Fair queueing over the engine's read slots (src/query/fair-scheduler.ts). */
+  readonly scheduler: FairScheduler;
+  private readonly priority = new EnginePriority();
   private readonly perTenant = new Map<string, number>();
   private readonly now: () => Date;
   // One bucket per (tenant, queriesPerMinute) in an LRU of 100k keys ≈ 10 MB at most.
@@ -99,7 +110,7 @@ export class QueryService {
       observe?: (kind: string, outcome: string, seconds: number) => void;
     },
   ) {
-    this.slots = pLimit(o.limits.maxConcurrent);
+    this.scheduler = new FairScheduler({ slots: o.limits.maxConcurrent, maxQueued: o.limits.maxQueued, now: o.clockMs });
     this.now = o.now ?? (() => new Date());
     this.perMinute = new TokenBuckets({ now: o.clockMs });
   }
@@ -140,7 +151,13 @@ export class QueryService {
       const compiled = compile(query, scope);
       const mine = this.limitsFor(principal.tenantId);
       this.chargeMinute(principal.tenantId, mine.queriesPerMinute);
-      const rows = await this.admit(principal.tenantId, mine.maxPerTenant, () => this.execute(compiled.sql, compiled.params, principal.tenantId, mine));
+      const release = this.hold(principal.tenantId, mine.maxPerTenant);
+      let rows: Record<string, unknown>[];
+      try {
+        rows = await this.scheduler.run(principal.tenantId, 'interactive', () => this.execute(compiled.sql, compiled.params, principal.tenantId, mine, 'interactive'));
+      } finally {
+        release();
+      }
       const outcome = { kind: query.kind, result: shape(query, rows, scope), rows: rows.length, durationMs: Math.round(performance.now() - started) };
       this.o.observe?.(kind, 'ok', (performance.now() - started) / 1000);
       return outcome;
@@ -161,34 +178,96 @@ export class QueryService {
     }
   }
 
-  private async execute(sql: string, params: Record<string, unknown>, tenantId: string, mine: TenantQueryLimits): Promise<Record<string, unknown>[]> {
+  private async execute(
+    sql: string,
+    params: Record<string, unknown>,
+    tenantId: string,
+    mine: TenantQueryLimits,
+    lane: Exclude<Lane, 'system'>,
+    wh: Warehouse = this.o.warehouse,
+  ): Promise<Record<string, unknown>[]> {
+    let settings = this.settings(tenantId, mine);
+    // The tenant setting feeds the query user's row policies; another login has none and may not accept it.
+    if (wh !== this.o.warehouse && this.o.limits.tenantSetting) delete settings[this.o.limits.tenantSetting];
+    if (wh.kind === 'embedded') {
+      // Embedded only: a server's readonly profile must list `priority` as changeable first (ops/clickhouse).
+      const { readonly, ...rest } = settings;
+      const priority = this.priority.priorityOf(tenantId, lane);
+      // A yielding read (an export, a heavy tenant's scan) gets one thread: the other cores stay free for everyone else.
+      settings = { ...rest, ...(priority === 2 ? { max_threads: 1 } : {}), priority, readonly: readonly as number };
+    }
+    const started = performance.now();
     try {
-      return await this.o.warehouse.query(sql, { params, settings: this.settings(tenantId, mine), timeoutMs: mine.timeoutMs + CLIENT_GRACE_MS });
+      // Literals on the embedded engine: a tenant's read must not queue behind another's in chdb's parameter chain.
+      return await wh.query(sql, { params, settings, timeoutMs: mine.timeoutMs + CLIENT_GRACE_MS, inlineParams: true });
     } catch (err) {
       if (err instanceof WarehouseError && err.kind === 'limit') throw limitError(err);
+      // The engine refused a value the query bound (a zone or number it cannot take): the caller's mistake, never an outage.
+      if (err instanceof WarehouseError && (err.kind === 'argument' || err.kind === 'data')) {
+        throw new AppError(ErrorCode.INVALID_QUERY, 'the database refused a value in this query (a time zone, number or time it cannot use)', { cause: err });
+      }
       // QUOTA_EXCEEDED: the query user's ClickHouse quota (ops/clickhouse/query-user.sql) for this interval.
       if (err instanceof WarehouseError && err.clickhouseCode === 201) {
         throw new AppError(ErrorCode.TOO_MANY_QUERIES, 'this service has run too many queries this minute; retry shortly', { retryAfter: 10 });
       }
       throw err;
+    } finally {
+      if (lane === 'interactive') this.priority.observe(tenantId, performance.now() - started);
     }
   }
 
-  private async admit<T>(tenantId: string, maxPerTenant: number, fn: () => Promise<T>): Promise<T> {
+  /**
+   * One of the tenant's concurrent reads (maxConcurrent, at most the node's
+   * PALISADE_QUERY_MAX_PER_TENANT), held until the returned release is called;
+   * 429 when the tenant already has that many running or waiting.
+   */
+  private hold(tenantId: string, maxPerTenant: number): () => void {
     const mine = this.perTenant.get(tenantId) ?? 0;
     if (mine >= maxPerTenant) {
       throw new AppError(ErrorCode.TOO_MANY_QUERIES, `at most ${maxPerTenant} queries per tenant run at once; retry shortly`, { retryAfter: 1 });
     }
-    if (this.slots.pendingCount >= this.o.limits.maxQueued) {
-      throw new AppError(ErrorCode.TOO_MANY_QUERIES, 'this node is answering too many queries; retry shortly', { retryAfter: 1 });
-    }
     this.perTenant.set(tenantId, mine + 1);
-    try {
-      return await this.slots(fn);
-    } finally {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
       const left = (this.perTenant.get(tenantId) ?? 1) - 1;
       if (left === 0) this.perTenant.delete(tenantId);
       else this.perTenant.set(tenantId, left);
-    }
+    };
+  }
+
+  /**
+   * A read of one tenant's data outside the structured query API (the audit
+   * trail, an export, a support export), under the same caps as a query:
+   * opening it costs one queries-per-minute token and holds one of the
+   * tenant's concurrent reads until `release`; each statement through
+   * `warehouse` waits for the tenant's fair turn on `lane`, runs read-only
+   * under the tenant's time and rows-to-read limits, and fails with the same
+   * 422 codes as a query. Release it in a `finally` (a stream: when it ends
+   * or is cancelled).
+   */
+  openRead(tenantId: string, lane: Exclude<Lane, 'system'> = 'interactive', via?: Warehouse): TenantRead {
+    const mine = this.limitsFor(tenantId);
+    this.chargeMinute(tenantId, mine.queriesPerMinute);
+    const release = this.hold(tenantId, mine.maxPerTenant);
+    // `via`: another login (on a server, the query user may read only events, warnings and dead letters;
+    // the audit log and settings are read as the admin user, still under the tenant's limits).
+    const wh = via ?? this.o.warehouse;
+    const refuse = (): never => {
+      throw new AppError(ErrorCode.INTERNAL, 'a tenant read cannot write');
+    };
+    const warehouse: Warehouse = {
+      kind: wh.kind,
+      database: wh.database,
+      cluster: wh.cluster,
+      query: <T>(sql: string, options: { params?: Record<string, unknown> } = {}) =>
+        this.scheduler.run(tenantId, lane, () => this.execute(sql, options.params ?? {}, tenantId, mine, lane, wh)) as Promise<T[]>,
+      command: async () => refuse(),
+      insertJsonEachRow: async () => refuse(),
+      ping: () => wh.ping(),
+      close: async () => {},
+    };
+    return { warehouse, limits: mine, release };
   }
 }

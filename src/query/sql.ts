@@ -3,6 +3,7 @@
  * chosen by an enum; every value that came from a request goes through
  * `Binder.bind` and appears in the SQL only as a `{pN:Type}` placeholder.
  */
+import { AppError, ErrorCode } from '../errors/index.ts';
 import type { Dimension, Field, Filter, Source } from './schema.ts';
 
 /** The one tenant parameter; no user parameter can take this name (they are p0, p1, …). */
@@ -20,6 +21,10 @@ export class Binder {
   }
 
   bind(value: unknown, type: ParamType): string {
+    // The schema refuses these already; a value the engine cannot take exactly must never reach it.
+    if (typeof value === 'number' && !(Math.abs(value) <= Number.MAX_SAFE_INTEGER)) {
+      throw new AppError(ErrorCode.INVALID_QUERY, 'numbers must be between -(2^53 - 1) and 2^53 - 1');
+    }
     const name = `p${this.n++}`;
     this.params[name] = value;
     return `{${name}:${type}}`;

@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Session } from 'chdb';
 import { ConfigError } from '../config/index.ts';
+import { inlineParams } from './literal-params.ts';
 import {
   classifyCode,
   parseJsonEachRow,
@@ -124,6 +125,16 @@ export async function loadChdb(): Promise<typeof import('chdb')> {
   }
 }
 
+/**
+ * The engine pauses a statement of a lower priority (a higher number) while
+ * one of a higher priority runs. Our own reads and inserts (the flusher's
+ * lookups and inserts, key refreshes, the control plane) run at 1, first;
+ * a tenant read sets its own (src/query/engine-priority.ts: 2 for exports
+ * and heavy tenants), so a tenant's scan yields to the flush path. Not on
+ * `command`: a trailing SETTINGS on DDL can mean table settings.
+ */
+const SYSTEM_PRIORITY = { priority: 1 };
+
 interface Slot {
   session: Session;
   busy: number;
@@ -178,7 +189,8 @@ export class ChdbWarehouse implements Warehouse {
   }
 
   async query<T>(sql: string, options: CallOptions = {}): Promise<T[]> {
-    const text = await this.run(`${sql}${renderSettings(withTimeoutSetting(options.settings, options.timeoutMs ?? this.timeoutMs))}`, options, 'JSONEachRow');
+    const settings = { ...SYSTEM_PRIORITY, ...options.settings };
+    const text = await this.run(`${sql}${renderSettings(withTimeoutSetting(settings, options.timeoutMs ?? this.timeoutMs))}`, options, 'JSONEachRow');
     return parseJsonEachRow<T>(text);
   }
 
@@ -193,7 +205,7 @@ export class ChdbWarehouse implements Warehouse {
         table,
         values: payload,
         format: 'JSONEachRow',
-        settings: options.settings,
+        settings: { ...SYSTEM_PRIORITY, ...options.settings },
         timeout: options.timeoutMs ?? this.timeoutMs,
         }),
       );
@@ -218,8 +230,13 @@ export class ChdbWarehouse implements Warehouse {
   private async run(sql: string, options: CallOptions, format: string): Promise<string> {
     const timeout = options.timeoutMs ?? this.timeoutMs;
     try {
+      const params = options.params;
       const result = await this.withSession((session) =>
-        options.params ? session.queryBindAsync(sql, options.params, { format, timeout }) : session.queryAsync(sql, { format, timeout }),
+        params && options.inlineParams
+          ? session.queryAsync(inlineParams(sql, params), { format, timeout })
+          : params
+            ? session.queryBindAsync(sql, params, { format, timeout })
+            : session.queryAsync(sql, { format, timeout }),
       );
       return result.text();
     } catch (err) {

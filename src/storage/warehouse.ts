@@ -13,6 +13,12 @@ export interface CallOptions {
   settings?: Settings;
   /** Per-call deadline; also sent to the engine as max_execution_time. */
   timeoutMs?: number;
+  /**
+   * Embedded engine only: send the values as typed literals instead of bound
+   * parameters (src/storage/literal-params.ts), so the statement runs beside
+   * others instead of in chdb's process-wide queue of parameterised statements.
+   */
+  inlineParams?: boolean;
 }
 
 export interface InsertOptions {
@@ -38,9 +44,11 @@ export interface Warehouse {
 /**
  * Why a warehouse call failed, decided by ClickHouse's numeric error code
  * (never by message text): `data` means the payload itself is bad and retrying
- * it is pointless; `unavailable` means try again later.
+ * it is pointless; `argument` means a bound value was refused (a caller's
+ * mistake on a read path: a 4xx, never an outage); `unavailable` means try
+ * again later.
  */
-export type WarehouseErrorKind = 'data' | 'unavailable' | 'limit' | 'other';
+export type WarehouseErrorKind = 'data' | 'argument' | 'unavailable' | 'limit' | 'other';
 
 export class WarehouseError extends Error {
   override name = 'WarehouseError';
@@ -69,6 +77,14 @@ const DATA_CODES = new Set([
   131, // TOO_LARGE_STRING_SIZE
   321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
 ]);
+// Codes whose cause is a bound argument the engine will not take (a zone it
+// cannot load, a value its parameter parser refuses): the statement is ours
+// and constant, so the value came from the caller.
+const ARGUMENT_CODES = new Set([
+  36, // BAD_ARGUMENTS (e.g. "Cannot load time zone")
+  43, // ILLEGAL_TYPE_OF_ARGUMENT
+  457, // BAD_QUERY_PARAMETER (a parameter value that does not parse as its type)
+]);
 const LIMIT_CODES = new Set([
   158, // TOO_MANY_ROWS
   159, // TIMEOUT_EXCEEDED
@@ -91,6 +107,7 @@ const UNAVAILABLE_CODES = new Set([
 export function classifyCode(code: number | undefined): WarehouseErrorKind {
   if (code === undefined) return 'unavailable';
   if (DATA_CODES.has(code)) return 'data';
+  if (ARGUMENT_CODES.has(code)) return 'argument';
   if (LIMIT_CODES.has(code)) return 'limit';
   if (UNAVAILABLE_CODES.has(code)) return 'unavailable';
   return 'other';

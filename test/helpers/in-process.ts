@@ -183,6 +183,7 @@ export async function buildNode(o: { env?: Record<string, string>; output?: stri
         const r = await queries.run({ tenantId, keyId: 'support', scope: 'query' }, body);
         return { kind: r.kind, rows: r.rows, result: r.result };
       },
+      openRead: (tenantId, lane) => queries.openRead(tenantId, lane),
     });
     const gov = governance.appDeps();
     audit.start();

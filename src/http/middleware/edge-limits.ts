@@ -7,7 +7,11 @@
  *   - Each request takes a token from its IP's bucket (IPv6: its /64).
  *   - After the route ran, an authentication failure counts against the IP.
  *   - `chargeKey` takes a request's events from its key's bucket (the
- *     tenant's own policy, or the node default).
+ *     tenant's own policy, or the node default). A browser key's events are
+ *     first taken from a bucket of its own per client network (IPv4 /24,
+ *     IPv6 /64) holding BROWSER_NETWORK_SHARE of the key's budget: a browser
+ *     key is public (it is in the site's HTML), so without it one stranger
+ *     could spend the whole budget and refuse every real visitor.
  * Every response on a limited route carries the RateLimit-Policy and
  * RateLimit fields (draft-ietf-httpapi-ratelimit-headers); a refusal also
  * carries Retry-After. The limits are per edge node (docs/hardening.md).
@@ -17,7 +21,7 @@ import { AuthFailure, type AuthFailureReason, type Principal } from '../../auth/
 import type { FailureThrottle } from '../../auth/failure-throttle.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import { policyHeader, rateLimitHeader, type BucketPolicy, type Decision, type TokenBuckets } from '../../limits/token-bucket.ts';
-import { clientKey } from '../../net/ip-prefix.ts';
+import { clientKey, ipPrefix } from '../../net/ip-prefix.ts';
 import type { Env } from '../types.ts';
 import { allowOrigin } from './cors.ts';
 
@@ -94,9 +98,36 @@ export function ipLimits(l: EdgeLimits): MiddlewareHandler<Env> {
   };
 }
 
-/** Charges `events` to the key's bucket; throws 429 when it is empty. */
+/**
+ * A quarter of a browser key's rate and burst per client network: one network
+ * (a flooding stranger, or one office behind NAT) can spend at most that, so
+ * three more networks' worth stays for everyone else; a stranger needs many
+ * /24s (or /64s) to exhaust the key, and each of those is also IP-limited.
+ */
+export const BROWSER_NETWORK_SHARE = 0.25;
+
+export function networkPolicy(key: BucketPolicy): BucketPolicy {
+  return { name: 'key-network', ratePerSec: key.ratePerSec * BROWSER_NETWORK_SHARE, burst: Math.max(1, Math.floor(key.burst * BROWSER_NETWORK_SHARE)) };
+}
+
+/**
+ * Charges `events` to the key's bucket; throws 429 when it is empty. A
+ * browser key is charged to its client network's share first, and a request
+ * refused there costs the key's total nothing.
+ */
 export function chargeKey(c: Context<Env>, l: EdgeLimits, principal: Principal, events: number): void {
-  const d = l.buckets.take(`key:${principal.keyId}`, l.keyPolicy(principal.tenantId), Math.max(1, events));
+  const keyPolicy = l.keyPolicy(principal.tenantId);
+  const cost = Math.max(1, events);
+  if (principal.scope === 'browser' && keyPolicy.ratePerSec > 0) {
+    const network = ipPrefix(c.get('clientIp'), 24, 64);
+    const n = l.buckets.take(`keynet:${principal.keyId}:${network}`, networkPolicy(keyPolicy), cost);
+    setHeaders(c, n);
+    if (!n.allowed) {
+      l.counters.rateLimitedKey++;
+      throw new AppError(ErrorCode.RATE_LIMITED, "this browser key is over its event rate limit for your network; retry later", { retryAfter: n.retryAfterSeconds });
+    }
+  }
+  const d = l.buckets.take(`key:${principal.keyId}`, keyPolicy, cost);
   if (d.policy.ratePerSec <= 0) return;
   setHeaders(c, d);
   if (!d.allowed) {

@@ -10,7 +10,7 @@ import { TenantSettingsPatch } from '../../../schemas/tenant-settings.ts';
 import { Query } from '../../query/schema.ts';
 import { CreateKey, CreateTenant, UpdateTenant } from '../routes/admin.ts';
 import { BackupBody } from '../routes/audit-backup-admin.ts';
-import { RetentionBody } from '../routes/tenant-data-admin.ts';
+import { RetentionBody, UserDeletionBody } from '../routes/tenant-data-admin.ts';
 import { ALWAYS, errorResponses, json, jsonBody, NDJSON, ndjsonResponse, openApiOperation, statuses } from './common.ts';
 import {
   AdminHealth,
@@ -36,6 +36,7 @@ import {
   TenantStats,
   TrailPage,
   UserDeleted,
+  UserDeletionPlanned,
 } from './responses.ts';
 
 /** Every /admin route: the admin token (401), and a crash or the database away. */
@@ -207,10 +208,21 @@ function tenantDataPaths(): ZodOpenApiPathsObject {
     '/admin/tenants/{id}/users/{userId}': {
       delete: op({
         operationId: 'deleteUser',
-        summary: 'Delete one end user’s events (GDPR), after a backup',
+        summary: 'Delete one end user’s events (GDPR), after a backup: the user id, ids the tenant’s ingest keys linked to it, and anonymous ids named in the body',
         tags: ['deletion'],
         requestParams: { path: z.object({ id: z.string(), userId: z.string() }) },
-        responses: { ...json(UserDeleted, 'The deletion receipt.'), ...errorResponses(statuses([400, 404], ADMIN)) },
+        requestBody: { required: false, content: { 'application/json': { schema: UserDeletionBody } } },
+        responses: { ...json(UserDeleted, 'The deletion receipt: every id followed and the key that linked it.'), ...errorResponses(statuses(BODY, [404], ADMIN)) },
+      }),
+    },
+    '/admin/tenants/{id}/users/{userId}/deletion-plan': {
+      post: op({
+        operationId: 'planUserDeletion',
+        summary: 'What deleteUser would delete now (ids followed, claims not followed, counts per id); deletes nothing',
+        tags: ['deletion'],
+        requestParams: { path: z.object({ id: z.string(), userId: z.string() }) },
+        requestBody: { required: false, content: { 'application/json': { schema: UserDeletionBody } } },
+        responses: { ...json(UserDeletionPlanned, 'The plan.'), ...errorResponses(statuses(BODY, [404], ADMIN)) },
       }),
     },
     '/admin/tenants/{id}/support-grants': {
@@ -227,7 +239,13 @@ function tenantDataPaths(): ZodOpenApiPathsObject {
       }),
     },
     '/admin/tenants/{id}/export': {
-      get: op({ operationId: 'exportTenant', summary: 'A tenant’s data as JSON lines, under its live support grant', tags: ['support'], requestParams: TenantPath, responses: { ...ndjsonResponse('A header line, the events, and a final `end` line.'), ...errorResponses(statuses([403, 404], ADMIN)) } }),
+      get: op({
+        operationId: 'exportTenant',
+        summary: 'A tenant’s data as JSON lines, under its live support grant and its query caps, in bounded parts',
+        tags: ['support'],
+        requestParams: { ...TenantPath, query: z.object({ after: z.string().optional().meta({ description: 'The `next` of the previous part’s `end` line.' }) }) },
+        responses: { ...ndjsonResponse('A header line, the events, and a final `end` line (`complete: false` and a `next` cursor when a bound ended the part).'), ...errorResponses(statuses([400, 403, 404, 422, 429], ADMIN)) },
+      }),
     },
   };
 }

@@ -112,7 +112,8 @@ function tenantSelfPaths(): ZodOpenApiPathsObject {
             after: z.string().optional().meta({ description: 'The `next` of the previous page.' }),
           }),
         },
-        responses: { ...json(TrailPage, 'Entries, oldest first.'), ...errorResponses(statuses([400, 401], V1)) },
+        // 422/429: the tenant's query caps apply to reading its trail too.
+        responses: { ...json(TrailPage, 'Entries, oldest first.'), ...errorResponses(statuses([400, 401, 422], V1)) },
       }),
     },
     '/v1/support-grants': {
@@ -142,9 +143,16 @@ function tenantSelfPaths(): ZodOpenApiPathsObject {
     '/v1/export': {
       get: queryKey({
         operationId: 'exportOwnData',
-        summary: 'Everything stored for this tenant, as JSON lines',
+        summary: 'Everything stored for this tenant, as JSON lines, in bounded parts',
         tags: ['tenant'],
-        responses: { ...ndjsonResponse('A header line, the events, and a final `end` line (absent when the download was cut short).'), ...errorResponses(statuses([401], V1)) },
+        requestParams: { query: z.object({ after: z.string().optional().meta({ description: 'The `next` of the previous part’s `end` line.' }) }) },
+        responses: {
+          ...ndjsonResponse(
+            'A header line, the events, and a final `end` line (absent when the download was cut short). A part holds at most 100,000 events, 64 MiB or the tenant’s query time limit; ' +
+              'its `end` line then has `complete: false` and a `next` cursor for the following part.',
+          ),
+          ...errorResponses(statuses([400, 401, 422], V1)),
+        },
       }),
     },
   };

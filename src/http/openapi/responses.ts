@@ -258,6 +258,24 @@ export const RetentionChanged = z.object({
   enforced: z.object({ partitionsDropped: z.number().int(), rowsDeleted: z.number().int(), deadLettersDeleted: z.number().int() }),
 });
 
+const IdentityLink = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['userId', 'anonymousId']),
+    how: z.enum(['requested', 'named', 'alias', 'seen_with']),
+    from: z.string().optional().meta({ description: 'The user id the link starts from (alias, seen_with).' }),
+    keyId: z.string().optional().meta({ description: 'The key whose event made the link: an ingest key when followed, a browser key when not.' }),
+  })
+  .meta({ id: 'IdentityLink', description: 'An id a user deletion reached, and how (docs/deletion.md).' });
+const IdCount = z.object({ id: z.string(), kind: z.enum(['userId', 'anonymousId']), events: z.number().int() });
+const Links = {
+  followed: z.array(IdentityLink).meta({ description: 'Every id followed, with the secret ingest key that linked it.' }),
+  notFollowed: z.array(IdentityLink).meta({ description: 'Links only a publishable key asserted: claims, never followed.' }),
+  perId: z.array(IdCount).meta({ description: 'Events per id followed.' }),
+};
+export const UserDeletionPlanned = z.object({
+  plan: z.object({ tenantId: TenantId, events: z.number().int(), deadLetters: z.number().int(), ...Links }),
+});
 export const UserDeleted = z.object({
   receipt: z.object({
     receiptId: z.string(),
@@ -267,6 +285,7 @@ export const UserDeleted = z.object({
     deadLettersDeleted: z.number().int(),
     linkedIds: z.object({ userIds: z.number().int(), anonymousIds: z.number().int() }),
     backupId: z.string().nullable(),
+    ...Links,
   }),
 });
 export const TenantDeleted = z.object({

@@ -269,6 +269,46 @@ describe('deletion: DELETE /admin/tenants/:id/users/:userId, DELETE /admin/tenan
   });
 });
 
+describe('deletion plan: POST /admin/tenants/:id/users/:userId/deletion-plan', () => {
+  let d: TenantWithKeys;
+  const origin = 'https://plan.example';
+  before(async () => {
+    d = await n.createTenant('deletion plan', [origin]);
+    // Alice's own event; then, with the browser key, the alias attack: links to Bob and to Carol's device.
+    await n.call('POST', '/v1/track', { body: { type: 'track', event: 'e', userId: 'alice', messageId: 'p-1' }, headers: basic(d.keys.ingest) });
+    await n.call('POST', '/v1/track', { body: { type: 'track', event: 'e', userId: 'bob', messageId: 'p-2' }, headers: basic(d.keys.ingest) });
+    const attack = { writeKey: d.keys.browser, batch: [{ type: 'alias', userId: 'alice', previousId: 'bob' }, { type: 'track', event: 'x', userId: 'alice', anonymousId: 'anon-carol' }] };
+    assert.equal((await n.call('POST', '/v1/batch', { body: attack, headers: { origin } })).status, 200);
+    await n.flush();
+  });
+  test('happy: counts per id, every id followed and every claim not followed; nothing is deleted', async () => {
+    const r = await n.adminCall<{ plan: { events: number; followed: { id: string }[]; notFollowed: { id: string; keyId: string }[]; perId: { id: string; events: number }[] } }>(
+      'POST',
+      `/admin/tenants/${d.tenant.id}/users/alice/deletion-plan`,
+    );
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.plan.events, 3);
+    assert.deepEqual(r.body.plan.followed.map((l) => l.id), ['alice']);
+    assert.deepEqual(r.body.plan.notFollowed.map((l) => l.id).sort(), ['anon-carol', 'bob']);
+    assert.ok(r.body.plan.notFollowed.every((l) => l.keyId === d.keys.browser.slice(7)), 'each claim names the browser key that made it');
+    assert.deepEqual(r.body.plan.perId, [{ id: 'alice', kind: 'userId', events: 3 }]);
+    const left = await n.warehouse.query<{ n: number }>('SELECT count() AS n FROM events WHERE tenant_id = {t:String}', { params: { t: d.tenant.id } });
+    assert.equal(Number(left[0]?.n), 4, 'a plan deletes nothing');
+  });
+  test('error: an unknown tenant is 404; a body naming too many or empty ids is 400', async () => {
+    assert.equal((await n.adminCall('POST', `/admin/tenants/${MISSING_TENANT}/users/alice/deletion-plan`)).status, 404);
+    const bad = await n.adminCall('POST', `/admin/tenants/${d.tenant.id}/users/alice/deletion-plan`, { anonymousIds: [''] });
+    assert.deepEqual([bad.status, code(bad)], [400, 'invalid_body']);
+    const unknown = await n.adminCall('POST', `/admin/tenants/${d.tenant.id}/users/alice/deletion-plan`, { tenant_id: 'x' });
+    assert.deepEqual([unknown.status, code(unknown)], [400, 'invalid_body']);
+  });
+  test('security: a plan is audited with a hash of the user id, never the id', async () => {
+    const entries = await trail(d.tenant.id, 'user.delete.plan');
+    assert.ok(entries.length >= 1);
+    assert.ok(!JSON.stringify(entries).includes('"alice"'));
+  });
+});
+
 describe("support access: GET /admin/tenants/:id/support-grants, POST .../query, GET .../export", () => {
   test('security: without a live grant from the tenant, no query and no export (403, audited)', async () => {
     const q = await n.adminCall('POST', `/admin/tenants/${t.tenant.id}/query`, { kind: 'schema' });

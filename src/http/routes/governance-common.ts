@@ -28,13 +28,20 @@ export interface SupportQueryOutcome {
 /** The audit trail as the routes read it (src/audit/audit-trail.ts). */
 export interface AuditTrailReader {
   read(tenantId: string, o: { since?: Date; until?: Date; limit: number; after?: string }): Promise<TrailPage>;
+  /** The tenant reading its own trail: under its query caps and fair turn (429/422 as the query API). */
+  readAsTenant(tenantId: string, o: { since?: Date; until?: Date; limit: number; after?: string }): Promise<TrailPage>;
   /** The whole chain checked against this node's anchors. */
   verify(): Promise<VerifyReport>;
 }
 
 /** A tenant's data as JSON lines (src/ops/tenant-export.ts). */
 export interface TenantExporter {
-  stream(tenantId: string): AsyncGenerator<string>;
+  /**
+   * One bounded part of the export under the tenant's query caps, its first
+   * page already read (so a 429/422 is thrown here, as a status); `after`:
+   * the previous part's `next` cursor (src/ops/tenant-export.ts).
+   */
+  open(tenantId: string, after: string | undefined): Promise<AsyncGenerator<string>>;
 }
 
 export interface GovernanceDeps {
@@ -104,3 +111,4 @@ export function ndjson(c: Context<Env>, lines: AsyncGenerator<string>, filename?
   if (filename) c.header('Content-Disposition', `attachment; filename="${filename}"`);
   return c.body(stream, 200);
 }
+

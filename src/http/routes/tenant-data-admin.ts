@@ -16,6 +16,8 @@ import { ndjson, parseBody, tenantIdParam, type GovernanceDeps } from './governa
 import type { Env } from '../types.ts';
 
 export const RetentionBody = z.object({ retentionDays: z.number().int().min(0).max(MAX_RETENTION_DAYS) }).strict();
+/** Optional body of a user deletion and its plan: anonymous ids the data subject showed to be theirs. */
+export const UserDeletionBody = z.object({ anonymousIds: z.array(z.string().min(1).max(256)).max(100).optional() }).strict();
 
 export function tenantDataAdminRoutes(d: GovernanceDeps): Hono<Env> {
   const app = new Hono<Env>();
@@ -47,10 +49,20 @@ export function tenantDataAdminRoutes(d: GovernanceDeps): Hono<Env> {
     return c.json(await d.retention.set(tenantId, body.retentionDays, ctx(c)));
   });
 
+  // The dry run: what the deletion below would take (ids followed, with the key that linked each, claims not followed, counts per id).
+  app.post('/admin/tenants/:id/users/:userId/deletion-plan', async (c) => {
+    const tenantId = tenantIdParam(c.req.param('id'));
+    const body = await parseBody(c, UserDeletionBody, true);
+    c.set('audited', true);
+    const plan = await d.deletions.planUser(tenantId, c.req.param('userId'), ctx(c), body);
+    return c.json({ plan });
+  });
+
   app.delete('/admin/tenants/:id/users/:userId', async (c) => {
     const tenantId = tenantIdParam(c.req.param('id'));
+    const body = await parseBody(c, UserDeletionBody, true);
     c.set('audited', true);
-    const receipt = await d.deletions.deleteUser(tenantId, c.req.param('userId'), ctx(c));
+    const receipt = await d.deletions.deleteUser(tenantId, c.req.param('userId'), ctx(c), body);
     return c.json({ receipt });
   });
 
@@ -93,8 +105,10 @@ export function tenantDataAdminRoutes(d: GovernanceDeps): Hono<Env> {
     const tenantId = tenantIdParam(c.req.param('id'));
     await d.control.getTenant(tenantId);
     const grant = await requireGrant(c, tenantId, 'tenant.export');
+    // An operator's export runs under the tenant's caps too: it reads the tenant's share of the engine.
+    const lines = await d.exports.open(tenantId, c.req.query('after'));
     await d.audit.recordDurable({ ...ctx(c), tenantId, action: 'tenant.export', target: grant.id, outcome: 'ok', details: { grantId: grant.id, via: 'admin' } });
-    return ndjson(c, d.exports.stream(tenantId), `${tenantId}.jsonl`);
+    return ndjson(c, lines, `${tenantId}.jsonl`);
   });
 
   return app;

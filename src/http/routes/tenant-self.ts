@@ -35,9 +35,10 @@ export function tenantSelfRoutes(d: GovernanceDeps): Hono<Env> {
     const since = parseSince(c.req.query('since'));
     const until = parseSince(c.req.query('until'));
     if ((c.req.query('since') && !since) || (c.req.query('until') && !until)) {
-      throw new AppError(ErrorCode.BAD_REQUEST, 'since/until: an ISO-8601 time or a duration back from now such as 7d');
+      throw new AppError(ErrorCode.BAD_REQUEST, 'since/until: an ISO-8601 time from 1970 to 2199, or a duration back from now such as 7d');
     }
-    const page = await d.trail.read(p.tenantId, { since, until, limit: limitParam(c.req.query('limit'), 100, 1_000), after: c.req.query('after') });
+    // The tenant reading its own trail: under its query caps and fair turn, like any read of its data.
+    const page = await d.trail.readAsTenant(p.tenantId, { since, until, limit: limitParam(c.req.query('limit'), 100, 1_000), after: c.req.query('after') });
     d.audit.record({ ...ctxOf(c, keyActor(p)), tenantId: p.tenantId, action: 'audit.read', target: p.tenantId, outcome: 'ok', details: { entries: page.entries.length } });
     return c.json(page);
   });
@@ -71,8 +72,9 @@ export function tenantSelfRoutes(d: GovernanceDeps): Hono<Env> {
 
   app.get('/v1/export', ...queryKey, async (c) => {
     const p = principalOf(c);
+    const lines = await d.exports.open(p.tenantId, c.req.query('after'));
     await d.audit.recordDurable({ ...ctxOf(c, keyActor(p)), tenantId: p.tenantId, action: 'tenant.export', target: p.tenantId, outcome: 'ok', details: { via: 'query_key' } });
-    return ndjson(c, d.exports.stream(p.tenantId), `${p.tenantId}.jsonl`);
+    return ndjson(c, lines, `${p.tenantId}.jsonl`);
   });
 
   return app;
