@@ -91,7 +91,7 @@ async function wrk(url: string, body: string, headers: Record<string, string>): 
     const r = JSON.parse(line.slice('WRK_RESULT '.length)) as { ok: number; requests: number; errors: number; us: number; p50: number; p99: number };
     return { generator: 'wrk', ok: r.ok, failed: r.requests - r.ok + r.errors, seconds: r.us / 1e6, p50: r.p50 / 1000, p99: r.p99 / 1000 };
   } finally {
-    if (!process.env.BENCH_KEEP_WRK) await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
