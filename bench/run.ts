@@ -5,75 +5,150 @@
  * Then bench/query.ts, bench/durability.ts and bench/scenarios.ts (the k6
  * scenarios on loopback) print their own tables; BENCH_ONLY=scenarios runs
  * only the last.
- * The load generator (autocannon) runs in this process; each server runs in
- * its own child process.
+ *   BENCH_ONLY=ingest runs only the ingest table; BENCH_PROFILE=<dir> makes
+ *   the Palisade server write a V8 CPU profile (--cpu-prof) into <dir>.
+ * The ingest table's load comes from wrk (-t1, a Lua script for the POST
+ * body) when /usr/bin/wrk exists, else from autocannon in this process
+ * (BENCH_GENERATOR=autocannon forces it); each server runs in its own child
+ * process, and its CPU time is read from /proc.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
-import type autocannon from 'autocannon';
-import { basic, createTenant, removeDir, startPalisade, stats, waitFor } from '../test/helpers/palisade.ts';
-import { CONNECTIONS, SECONDS, closedLoop as load, fmt } from './load.ts';
+import { promisify } from 'node:util';
+import { basic, createTenant, removeDir, startPalisade, stats, type Palisade } from '../test/helpers/palisade.ts';
+import { CONNECTIONS, SECONDS, closedLoopRun as load, fmt, type ClosedLoopResult } from './load.ts';
 
 const BATCH = 50;
-
-interface Row {
-  scenario: string;
-  target: string;
-  reqPerSec: number;
-  eventsPerSec: number;
-  p50: number;
-  p99: number;
-  non2xx: number;
-  acked: number;
-}
+const execFileP = promisify(execFile);
 
 const single = JSON.stringify({ event: 'Signed Up', userId: 'u1', properties: { plan: 'pro', referrer: 'https://example.com/a' }, context: { library: { name: 'bench' } } });
 const batch = JSON.stringify({
   batch: Array.from({ length: BATCH }, (_, i) => ({ type: 'track', event: `Event ${i % 5}`, userId: `u${i}`, properties: { plan: 'pro', n: i } })),
 });
+const SCENARIOS = [
+  { name: 'single event', route: 'track', body: single, events: 1 },
+  { name: `batch of ${BATCH}`, route: 'batch', body: batch, events: BATCH },
+] as const;
 
-function row(scenario: string, target: string, r: autocannon.Result, eventsPerRequest: number): Row {
-  const ok = r['2xx'];
-  return {
-    scenario,
-    target,
-    reqPerSec: ok / SECONDS,
-    eventsPerSec: (ok * eventsPerRequest) / SECONDS,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    non2xx: r.non2xx + r.errors + r.timeouts,
-    acked: ok * eventsPerRequest,
-  };
+interface Measured {
+  scenario: string;
+  load: ClosedLoopResult;
+  events: number;
+  /** Server CPU (every thread) over the load and the catch-up, µs per acknowledged event. */
+  cpuUsPerEvent?: number;
+  /** Seconds from the load's end until every acknowledged event was queryable. */
+  catchUpSeconds?: number;
+  landed?: number;
+  duplicates?: number;
+  tenantId?: string;
 }
 
-async function bare(): Promise<Row[]> {
+/** utime + stime of a process, every thread included, in seconds (/proc/<pid>/stat fields 14 and 15). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  // USER_HZ is 100 on every Linux this runs on (getconf CLK_TCK).
+  return ticks / 100;
+}
+
+/** CPU seconds per thread name (/proc/<pid>/task/<tid>/stat), to see which lane spends it. */
+async function cpuByThread(pid: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const { readdir } = await import('node:fs/promises');
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
+    if (!stat) continue;
+    // The main thread by itself; libuv's pool (fs, crypto, argon2) and V8's helpers are also named "node".
+    const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[\d-]+$/, '');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(name, (out.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+  }
+  return out;
+}
+
+function threadDelta(before: Map<string, number>, after: Map<string, number>, events: number): string {
+  return [...after]
+    .map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${fmt((v * 1e6) / Math.max(1, events), 1)}`)
+    .join(' · ');
+}
+
+async function bare(): Promise<Measured[]> {
   const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-server.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve) => proc.stdout.once('data', (d: Buffer) => resolve((JSON.parse(String(d)) as { port: number }).port)));
-  const url = `https://127.0.0.1:${port}/v1`;
-  const rows = [row('single event', 'bare node:https', await load(`${url}/track`, single, {}), 1), row(`batch of ${BATCH}`, 'bare node:https', await load(`${url}/batch`, batch, {}), BATCH)];
-  proc.kill('SIGTERM');
-  return rows;
+  const out: Measured[] = [];
+  try {
+    for (const s of SCENARIOS) {
+      const before = await cpuSeconds(proc.pid ?? 0);
+      const r = await load(`https://127.0.0.1:${port}/v1/${s.route}`, s.body, {});
+      const cpu = (await cpuSeconds(proc.pid ?? 0)) - before;
+      out.push({ scenario: s.name, load: r, events: s.events, cpuUsPerEvent: (cpu * 1e6) / Math.max(1, r.ok * s.events) });
+    }
+  } finally {
+    proc.kill('SIGTERM');
+  }
+  return out;
 }
 
-async function palisade(): Promise<{ rows: Row[]; landed: number; acked: number; drainMs: number }> {
-  // Access logs stay on (info), as in production: their cost is part of the figure.
+/** Polls until the tenant has `acked` distinct events queryable (20 ms steps), or 120 s. */
+async function caughtUp(p: Palisade, tenantId: string, acked: number): Promise<{ landed: number; seconds: number }> {
+  const started = performance.now();
+  for (;;) {
+    const landed = (await stats(p, tenantId)).events;
+    const seconds = (performance.now() - started) / 1000;
+    if (landed >= acked || seconds > 120) return { landed, seconds };
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Physical rows and distinct ids per tenant, read in a child process once the server stopped. */
+async function countRows(dataDir: string, tenants: string[]): Promise<Record<string, { rows: number; unique: number }>> {
+  const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', 'bench/count-rows.ts', dataDir, ...tenants], { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, { rows: number; unique: number }>;
+}
+
+async function palisade(): Promise<Measured[]> {
+  // Access logs at info, as in production: their cost is part of the figure.
   // Rate limits off: the load comes from one IP and one key by design, and the
   // bench measures the pipeline, not the limiter.
-  const p = await startPalisade({ env: { PALISADE_IP_RATE_LIMIT: '0', PALISADE_KEY_RATE_LIMIT: '0' } });
+  // BENCH_PROFILE=<dir>: the server writes a V8 CPU profile there when it stops.
+  // (test/helpers/palisade.ts passes PALISADE_NODE_ARGS of this process to node.)
+  const profile = process.env.BENCH_PROFILE;
+  if (profile) process.env.PALISADE_NODE_ARGS = `--cpu-prof --cpu-prof-dir=${profile}`;
+  // The flush interval is the production default (the test harness shortens it to 100 ms).
+  const p = await startPalisade({ env: { PALISADE_IP_RATE_LIMIT: '0', PALISADE_KEY_RATE_LIMIT: '0', PALISADE_FLUSH_INTERVAL_MS: '250' } });
+  const out: Measured[] = [];
+  let stopped = false;
   try {
-    const t = await createTenant(p, 'bench');
-    const h = basic(t.keys.ingest);
-    const url = `https://127.0.0.1:${p.apiPort}/v1`;
-    const rows = [row('single event', 'palisade', await load(`${url}/track`, single, h), 1), row(`batch of ${BATCH}`, 'palisade', await load(`${url}/batch`, batch, h), BATCH)];
-    const acked = rows.reduce((s, r) => s + r.acked, 0);
-    const started = Date.now();
-    const landed = await waitFor(async () => {
-      const s = await stats(p, t.tenant.id);
-      return s.events >= acked && s.events;
-    }, 120_000, 'every acknowledged event to land').catch(async () => (await stats(p, t.tenant.id)).events);
-    return { rows, landed, acked, drainMs: Date.now() - started };
-  } finally {
+    const pid = p.proc.pid ?? 0;
+    for (const s of SCENARIOS) {
+      // One tenant per scenario, so each row of the table counts its own events.
+      const t = await createTenant(p, `bench-${s.route}`);
+      const before = await cpuSeconds(pid);
+      const threadsBefore = profile ? await cpuByThread(pid) : undefined;
+      const r = await load(`https://127.0.0.1:${p.apiPort}/v1/${s.route}`, s.body, basic(t.keys.ingest));
+      const acked = r.ok * s.events;
+      const { landed, seconds } = await caughtUp(p, t.tenant.id, acked);
+      const cpu = (await cpuSeconds(pid)) - before;
+      if (threadsBefore) process.stderr.write(`${s.name}: server CPU µs/event by thread: ${threadDelta(threadsBefore, await cpuByThread(pid), acked)}\n`);
+      out.push({ scenario: s.name, load: r, events: s.events, cpuUsPerEvent: (cpu * 1e6) / Math.max(1, acked), catchUpSeconds: seconds, landed, tenantId: t.tenant.id });
+    }
     await p.stop();
+    stopped = true;
+    const counts = await countRows(p.dataDir, out.map((m) => m.tenantId ?? ''));
+    for (const m of out) {
+      const c = counts[m.tenantId ?? ''] ?? { rows: 0, unique: 0 };
+      m.landed = c.unique;
+      m.duplicates = c.rows - c.unique;
+    }
+    return out;
+  } finally {
+    if (!stopped) await p.stop();
     await removeDir(p.dataDir);
   }
 }
@@ -82,26 +157,43 @@ async function throughput(): Promise<void> {
   const ceiling = await bare();
   const ours = await palisade();
   const lines = [
-    `Palisade benchmark — ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${SECONDS} s per scenario, ${CONNECTIONS} connections, HTTPS on loopback`,
+    `Palisade benchmark — ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ` +
+      `${SECONDS} s per scenario, ${CONNECTIONS} connections, HTTPS on loopback, load by ${ours[0]?.load.generator ?? '?'}` +
+      `${ours[0]?.load.generator === 'wrk' ? ' -t1' : ''}`,
     '',
-    '| scenario | target | req/s | events/s | p50 ms | p99 ms | errors | % of ceiling |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| scenario | target | req/s | events/s | ratio | p50 ms | p99 ms | errors | server CPU µs/event | acked | landed | lost | counted twice | queryable after |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
-  for (const r of [...ceiling, ...ours.rows]) {
+  for (const r of [...ceiling, ...ours]) {
     const base = ceiling.find((c) => c.scenario === r.scenario);
-    const pct = base && r.target !== base.target ? `${fmt((100 * r.eventsPerSec) / base.eventsPerSec, 1)} %` : '—';
-    lines.push(`| ${r.scenario} | ${r.target} | ${fmt(r.reqPerSec)} | ${fmt(r.eventsPerSec)} | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${r.non2xx} | ${pct} |`);
+    const reqs = r.load.ok / r.load.seconds;
+    const ours = r.landed !== undefined;
+    const acked = r.load.ok * r.events;
+    const ratio = base && ours ? fmt(reqs / (base.load.ok / base.load.seconds), 3) : '—';
+    const tail = ours
+      ? `${fmt(acked)} | ${fmt(r.landed ?? 0)} | ${fmt(Math.max(0, acked - (r.landed ?? 0)))} | ${fmt(r.duplicates ?? 0)} | ${fmt(r.catchUpSeconds ?? 0, 2)} s`
+      : '— | — | — | — | —';
+    lines.push(
+      `| ${r.scenario} | ${ours ? 'palisade' : 'bare node:https'} | ${fmt(reqs)} | ${fmt(reqs * r.events)} | ${ratio} | ${fmt(r.load.p50, 1)} | ${fmt(r.load.p99, 1)} | ` +
+        `${r.load.failed} | ${fmt(r.cpuUsPerEvent ?? 0, 1)} | ${tail} |`,
+    );
   }
-  lines.push('', `Events acknowledged: ${fmt(ours.acked)} · landed in ClickHouse: ${fmt(ours.landed)} (each messageId once) · lost: ${fmt(Math.max(0, ours.acked - ours.landed))} · backlog drained ${fmt(ours.drainMs / 1000, 1)} s after the load stopped`);
+  lines.push(
+    '',
+    'server CPU: utime+stime of the server process (every thread, the embedded engine included) from the load\'s start until every acknowledged event was queryable; ' +
+      'the bare row counts the load alone. lost = acknowledged − distinct ids in `events`; counted twice = physical rows − distinct ids (no FINAL).',
+  );
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-// BENCH_ONLY=scenarios runs just the k6 scenarios on loopback (bench/scenarios.ts); BENCH_ONLY=noisy just bench/noisy-neighbour.ts.
+// BENCH_ONLY=scenarios runs just the k6 scenarios on loopback (bench/scenarios.ts); BENCH_ONLY=noisy just
+// bench/noisy-neighbour.ts; BENCH_ONLY=ingest just the ingest table above.
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== 'scenarios' && only !== 'noisy') {
-  process.stderr.write(`BENCH_ONLY=${only}: the parts that run alone this way are "scenarios" and "noisy" (the others: node --import tsx bench/query.ts, bench/durability.ts, bench/scenarios.ts, bench/noisy-neighbour.ts)\n`);
+if (only !== undefined && only !== 'scenarios' && only !== 'noisy' && only !== 'ingest') {
+  process.stderr.write(`BENCH_ONLY=${only}: the parts that run alone this way are "ingest", "scenarios" and "noisy" (the others: node --import tsx bench/query.ts, bench/durability.ts, bench/scenarios.ts, bench/noisy-neighbour.ts)\n`);
   process.exit(2);
 }
+if (only === 'ingest') await throughput();
 if (only === undefined) {
   await throughput();
 
@@ -113,7 +205,7 @@ if (only === undefined) {
 }
 
 // The k6 scenarios of load-tests/ on loopback, with their thresholds (bench/scenarios.ts prints its own table).
-if (only !== 'noisy') await import('./scenarios.ts');
+if (only === undefined || only === 'scenarios') await import('./scenarios.ts');
 
 // One tenant's heavy reads and a stranger's flood against another tenant (bench/noisy-neighbour.ts prints its own table).
 if (only === undefined || only === 'noisy') await import('./noisy-neighbour.ts');

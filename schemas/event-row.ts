@@ -36,7 +36,11 @@ export interface EventRow {
 
 /** Date → `2026-11-24 10:00:00.123` (UTC). */
 export function toClickHouseTime(d: Date): string {
-  return d.toISOString().replace('T', ' ').replace('Z', '');
+  const iso = d.toISOString();
+  // Slices, not two replace() calls: this runs several times per event on the ingest path.
+  // Years outside 0000-9999 have a longer ISO form; they keep the old transformation.
+  if (iso.length !== 24) return iso.replace('T', ' ').replace('Z', '');
+  return iso.slice(0, 10) + ' ' + iso.slice(11, 23);
 }
 
 export const CLICKHOUSE_TIME_RE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$/;

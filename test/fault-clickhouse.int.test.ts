@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { toClickHouseTime, type EventRow } from '../schemas/event-row.ts';
-import { encodeSpoolPayload } from '../src/spool/flusher.ts';
+import { encodeSpoolPayload } from '../src/spool/payload.ts';
 import { Spool } from '../src/spool/spool.ts';
 import { serverBackend, type Backend } from './helpers/clickhouse-backend.ts';
 import { finish, killAll, launch, report, restart, waitLanded } from './helpers/drill.ts';

@@ -23,7 +23,8 @@ let t: CreatedTenant;
 let httpPort: number;
 
 before(async () => {
-  p = await startPalisade({ env: { PALISADE_HTTP_PORT: '0', PALISADE_AUTH_FAIL_IP_MAX: '5', PALISADE_AUTH_FAIL_TARPIT_MS: '50' } });
+  // Debug level: every line the server can write is checked, the access line of each successful call included.
+  p = await startPalisade({ env: { PALISADE_HTTP_PORT: '0', PALISADE_AUTH_FAIL_IP_MAX: '5', PALISADE_AUTH_FAIL_TARPIT_MS: '50', PALISADE_LOG_LEVEL: 'debug' } });
   httpPort = (JSON.parse(p.output.find((l) => l.includes('palisade listening')) ?? '{}') as { httpPort: number }).httpPort;
   t = await createTenant(p, canary('tenant-name'), ['https://shop.example']);
 });

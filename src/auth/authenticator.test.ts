@@ -66,6 +66,17 @@ test('publishable keys authenticate as browser scope; a secret-looking token for
   assert.equal(await reason(auth.authenticate(newSecretToken(browserId).token)), 'wrong_secret/invalid_credential/401');
 });
 
+test('concurrent first requests with one valid credential share one argon2 run; wrong secrets are each checked', async () => {
+  const { auth, token, ingestId } = await setup();
+  const principals = await Promise.all(Array.from({ length: 32 }, () => auth.authenticate(token, { ip: '192.0.2.7' })));
+  assert.ok(principals.every((p) => p.keyId === ingestId && p.tenantId === 'ten_A'));
+  assert.equal(auth.counters.argon2, 1);
+  const wrong = newSecretToken(ingestId).token;
+  const results = await Promise.all(Array.from({ length: 3 }, () => reason(auth.authenticate(wrong))));
+  assert.deepEqual(results, Array(3).fill('wrong_secret/invalid_credential/401'));
+  assert.equal(auth.counters.argon2, 4, 'a failure is never shared: each wrong secret costs its own check');
+});
+
 test('argon2 runs under the concurrency cap and a flood past the queue bound is refused at once', async () => {
   const { keys, ingestId } = await setup();
   const auth = new Authenticator({ keys, cacheTtlMs: 0, argon2Concurrency: 1, maxQueued: 4 });

@@ -8,6 +8,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { isbot } from 'isbot';
+import { LRUCache } from 'lru-cache';
 import type { EventRow, JsonObject, JsonValue } from '../../schemas/event-row.ts';
 import type { IpPolicy, TenantSettings } from '../../schemas/tenant-settings.ts';
 import { ipPrefix } from '../net/ip-prefix.ts';
@@ -69,6 +70,28 @@ export function hashValue(key: Buffer, v: JsonValue): string {
   // Typed input, so the string "1" and the number 1 do not collide.
   const input = typeof v === 'string' ? `s:${v}` : `j:${JSON.stringify(v)}`;
   return createHmac('sha256', key).update(input).digest('hex');
+}
+
+/**
+ * isbot runs one large regular expression per call (tens of µs on a long
+ * agent); a site's traffic repeats a few hundred agents, so the verdict is
+ * cached per agent. 4,096 agents of at most 1 KiB each bound it to ~4 MiB;
+ * a longer agent is judged afresh each time rather than cached. The verdict
+ * is a pure function of the string, so sharing it across tenants leaks nothing.
+ */
+const BOT_CACHE_AGENTS = 4_096;
+const BOT_CACHE_MAX_AGENT = 1_024;
+const botVerdicts = new LRUCache<string, boolean>({ max: BOT_CACHE_AGENTS });
+
+export function isBotAgent(agent: string): boolean {
+  if (agent === '') return false;
+  if (agent.length > BOT_CACHE_MAX_AGENT) return isbot(agent);
+  let verdict = botVerdicts.get(agent);
+  if (verdict === undefined) {
+    verdict = isbot(agent);
+    botVerdicts.set(agent, verdict);
+  }
+  return verdict;
 }
 
 /**
@@ -211,7 +234,7 @@ export function applyPrivacy(row: EventRow, p: PrivacyContext): PrivacyOutcome {
   if (s.consentPolicy === 'honour' && consentRefused(row.context)) return { keep: false, reason: 'consent' };
   if (s.dntPolicy === 'honour' && p.doNotTrack) return { keep: false, reason: 'dnt' };
   const agent = botAgent(row, p.browser);
-  const bot = agent !== '' && isbot(agent);
+  const bot = isBotAgent(agent);
   if (bot && s.botPolicy === 'drop') return { keep: false, reason: 'bot' };
 
   const rules = compile(s);

@@ -35,6 +35,8 @@ export interface IngestContext {
   limits: Config['limits'];
   /** The tenant's privacy rules; without them rows are stored as sent (unit tests, tools). */
   privacy?: PrivacyContext;
+  /** When given, collects the message ids generated here for events that came without one. */
+  generatedIds?: Set<string>;
 }
 
 export interface Rejection {
@@ -84,9 +86,14 @@ export function checkEventSize(raw: unknown, maxBytes: number): Result<unknown> 
 export function toEventRow(e: CleanEvent, times: RowTimes, ctx: IngestContext): EventRow {
   const headerAgent = cleanString(ctx.userAgent, ctx.limits.maxStringLength);
   const contextAgent = ownValue(e.context, 'userAgent');
+  let messageId = e.messageId;
+  if (messageId === null) {
+    messageId = randomUUID();
+    ctx.generatedIds?.add(messageId);
+  }
   return {
     tenant_id: ctx.tenantId,
-    message_id: e.messageId ?? randomUUID(),
+    message_id: messageId,
     type: e.type,
     event: e.event,
     user_id: e.userId,

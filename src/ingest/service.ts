@@ -7,7 +7,7 @@ import type { Principal } from '../auth/authenticator.ts';
 import type { Config } from '../config/index.ts';
 import type { EventType } from '../../schemas/event-row.ts';
 import type { Spool } from '../spool/spool.ts';
-import { encodeSpoolPayload } from '../spool/flusher.ts';
+import { encodeSpoolPayload } from '../spool/payload.ts';
 import type { PrivacyContext } from './pii.ts';
 import { ingestBody, type Rejection } from './pipeline.ts';
 import type { WarningsLedger } from './warnings.ts';
@@ -45,6 +45,7 @@ export class IngestService {
   ) {}
 
   async ingest(path: 'batch' | EventType, body: unknown, principal: Principal, meta: RequestMeta): Promise<IngestOutcome> {
+    const generatedIds = new Set<string>();
     const { rows, rejected, dropped } = ingestBody(path, body, {
       tenantId: principal.tenantId,
       keyId: principal.keyId,
@@ -54,9 +55,11 @@ export class IngestService {
       userAgent: meta.userAgent,
       limits: this.deps.limits,
       privacy: this.deps.privacy?.(principal, meta),
+      generatedIds,
     });
-    // Durable before acknowledged: this await returns only after fsync.
-    if (rows.length > 0) await this.deps.spool.append(encodeSpoolPayload(principal.tenantId, rows));
+    // Durable before acknowledged: this await returns only after fsync. The record holds
+    // each row as its INSERT line (the storage guard runs once, while encoding).
+    if (rows.length > 0) await this.deps.spool.append(encodeSpoolPayload(principal.tenantId, rows, generatedIds));
     for (const r of rejected) {
       this.deps.warnings.record({
         tenantId: principal.tenantId,

@@ -8,7 +8,8 @@ import type { ChdbWarehouse } from '../storage/chdb-warehouse.ts';
 import { fileEngine } from '../../test/helpers/engine.ts';
 import { EventWriter } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
-import { decodeSpoolPayload, encodeSpoolPayload, Flusher, type FlusherOptions } from './flusher.ts';
+import { Flusher, type FlusherOptions } from './flusher.ts';
+import { encodeSpoolPayload } from './payload.ts';
 import { Spool, type Cursor } from './spool.ts';
 
 // chDB binds one data directory per process: one engine shared by every test here, distinct tenants per test.
@@ -69,15 +70,10 @@ function crashingBeforeCommit(spool: Spool): FlusherOptions['spool'] {
   };
 }
 
-describe('spool payload', () => {
-  test('round-trips and refuses what is not a payload', () => {
-    const rows = [row('t1', 'm1')];
-    assert.deepEqual(decodeSpoolPayload(encodeSpoolPayload('t1', rows)), { tenantId: 't1', rows });
-    assert.throws(() => decodeSpoolPayload(Buffer.from('nope')), /not JSON/);
-    assert.throws(() => decodeSpoolPayload(Buffer.from('{"tenantId":1,"rows":[]}')), /tenantId/);
-    assert.throws(() => decodeSpoolPayload(Buffer.from('{"tenantId":"t","rows":[1]}')), /rows/);
-  });
-});
+/** The previous release's spool payload encoder, kept verbatim: a spool it wrote must still flush. */
+function encodeV1Payload(tenantId: string, rows: readonly EventRow[]): Buffer {
+  return Buffer.from(JSON.stringify({ tenantId, rows }));
+}
 
 describe('flusher (real chDB)', () => {
   test('rows for two tenants land under the right tenant and the spool is committed', async () => {
@@ -128,6 +124,52 @@ describe('flusher (real chDB)', () => {
     await spool.close();
   });
 
+  test('server-generated ids: a crash before the checkpoint replays without a duplicate, then steady state skips the lookup', async () => {
+    const opts = spoolOptions();
+    const first = await Spool.open(opts);
+    const ids = (i: number) => new Set([`gen${i}a`, `gen${i}b`]);
+    for (let i = 0; i < 3; i++) await first.spool.append(encodeSpoolPayload('fgen', [row('fgen', `gen${i}a`), row('fgen', `gen${i}b`)], ids(i)));
+    await assert.rejects(flusher(crashingBeforeCommit(first.spool)).flushOnce(), /simulated crash/);
+    await first.spool.close();
+
+    const { spool } = await Spool.open(opts);
+    // More records behind the replayed ones: the first cycle reads a different range than the one that crashed.
+    await spool.append(encodeSpoolPayload('fgen', [row('fgen', 'gen3a')], ids(3)));
+    const lookups: string[] = [];
+    const watched: Warehouse = { ...withInsert((t, p, o) => wh.insertJsonEachRow(t, p, o)), query: (sql, o) => (lookups.push(sql), wh.query(sql, o)) };
+    const f = flusher(spool, watched);
+    assert.deepEqual(await f.flushOnce(), { rows: 7, tenants: 1 });
+    assert.equal(lookups.length, 1, 'records a previous process left are looked up');
+    assert.deepEqual(await counts('fgen'), { n: 7, uniq: 7 });
+    await spool.append(encodeSpoolPayload('fgen', [row('fgen', 'gen4a')], ids(4)));
+    await spool.append(encodeSpoolPayload('fgen', [row('fgen', 'client-1')]));
+    assert.deepEqual(await f.flushOnce(), { rows: 2, tenants: 1 });
+    assert.equal(lookups.length, 2, 'a client-chosen id is looked up');
+    await spool.append(encodeSpoolPayload('fgen', [row('fgen', 'gen5a')], ids(5)));
+    await f.flushOnce();
+    assert.equal(lookups.length, 2, 'only server-generated ids in steady state: no lookup');
+    assert.deepEqual(await counts('fgen'), { n: 10, uniq: 10 });
+    await spool.close();
+  });
+
+  test('a spool written by the previous release (JSON payloads) is flushed after the upgrade, guard included', async () => {
+    const opts = spoolOptions();
+    const old = await Spool.open(opts);
+    await old.spool.append(encodeV1Payload('fold', [row('fold', 'o1'), row('fold', 'o2')]));
+    await old.spool.append(encodeV1Payload('fold', [row('other', 'o3')]));
+    await old.spool.close();
+
+    const { spool } = await Spool.open(opts);
+    await spool.append(encodeSpoolPayload('fold', [row('fold', 'o4')]));
+    const f = flusher(spool);
+    assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 1 });
+    assert.deepEqual(await counts('fold'), { n: 3, uniq: 3 });
+    assert.deepEqual(await counts('other'), { n: 0, uniq: 0 });
+    assert.deepEqual((await deadLetters('fold')).map((d) => [d.message_id, d.reason]), [['o3', 'guard_violation']]);
+    assert.equal(spool.stats().records, 0);
+    await spool.close();
+  });
+
   test('a row ClickHouse refuses is dead-lettered (once, even on replay) while its batch-mates land', async () => {
     const opts = spoolOptions();
     const poisoned = row('fp', 'p-bad', { 'a.b': 1, a: { b: 2 }, note: MARKER });
@@ -164,7 +206,7 @@ describe('flusher (real chDB)', () => {
     assert.deepEqual(await counts('other-tenant'), { n: 0, uniq: 0 });
     const dl = await deadLetters('fg');
     assert.deepEqual(dl.map((d) => [d.message_id, d.reason]), [['g2', 'guard_violation'], ['g4', 'guard_violation']]);
-    const logged = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.code === 'guard_violation');
+    const logged = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.code === 'guard_violation' && l.tenantId === 'fg');
     assert.equal(logged.length, 1);
     assert.equal(logged[0]?.level, 50);
     assert.equal(f.status().guardViolations, 2, 'counted for the alert');

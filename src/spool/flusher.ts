@@ -4,21 +4,23 @@
  * groups through EventWriter (the only code that inserts events; one INSERT
  * carries up to 100 tenant-month partitions), and commits the spool
  * only when every tenant group landed or was dead-lettered, so nothing is
- * ever committed past a row that is not in ClickHouse. A replay after a crash
- * re-sends the same groups with the same dedup tokens and EventWriter skips
- * message_ids already stored, so queries count every event once.
+ * ever committed past a row that is not in ClickHouse. Spool records hold
+ * each row as the line its INSERT sends (src/spool/payload.ts), so a cycle
+ * decodes nothing but the record index and concatenates bytes. EventWriter
+ * skips message_ids already stored; rows whose id this server generated are
+ * not looked up in steady state (no client can retry them, and a replay of
+ * the same records carries the same dedup token), but every row is while the
+ * cycle may repeat an insert that was not committed: records a previous
+ * process left behind, and the records after a failed cycle.
  * Logs carry counts, tenant ids and error codes, never row contents.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log/index.ts';
-import { guardRows, GuardViolation, type EventWriter, type TenantBatch } from '../storage/event-writer.ts';
+import { GuardViolation, lineBoundTo, linePrefix, type EventWriter, type InsertRow, type TenantBatch } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
-import type { EventRow } from '../../schemas/event-row.ts';
-import { decodeSpoolPayload, type SpoolPayload } from './dead-letters.ts';
-import { deadLetterOf, GUARD_VIOLATION, UNDECODABLE, writeDeadLetters } from '../storage/dead-letters.ts';
+import { GUARD_VIOLATION, UNDECODABLE, writeDeadLetters, type DeadLetter } from '../storage/dead-letters.ts';
+import { decodeSpoolPayload, type SpoolPayload } from './payload.ts';
 import type { Cursor, Spool } from './spool.ts';
-
-export { encodeSpoolPayload, decodeSpoolPayload, type SpoolPayload } from './dead-letters.ts';
 
 export interface FlusherOptions {
   spool: Pick<Spool, 'read' | 'commit' | 'checkpoint' | 'stats'>;
@@ -71,7 +73,8 @@ const BACKOFF_CAP_MS = 30_000;
 const READ_MAX_BYTES = 32 * 1024 * 1024;
 
 interface Group {
-  rows: EventRow[];
+  rows: InsertRow[];
+  refused: DeadLetter[];
   positions: string[];
 }
 
@@ -83,7 +86,7 @@ interface Group {
  */
 function groupToken(g: Group): string {
   const h = createHash('sha256').update(g.positions.join(',')).update('\n');
-  for (const r of g.rows) h.update(String(r.message_id)).update(',');
+  for (const r of g.rows) h.update(r.messageId).update(',');
   return 'sp' + h.digest('hex').slice(0, 32);
 }
 
@@ -102,13 +105,22 @@ export class Flusher {
   private deadLettered: Record<DeadLetterReason, number> = { clickhouse_rejected: 0, guard_violation: 0, undecodable: 0 };
   private guardViolations = 0;
   private lastWasFull = false;
+  /** Records the current cycle read: unverified if it fails. */
+  private lastRead = 0;
   private readonly intervalMs: number;
   private readonly maxRows: number;
   /** Rows per cycle now: halved after a 'limit' error so a batch too big for the engine cannot stall the spool. */
   private batchRows: number;
+  /**
+   * Records from the cursor on that an INSERT may already have carried
+   * without a commit: those a previous process left (all of them at start)
+   * and those of a failed cycle. While any are ahead, every row is looked up.
+   */
+  private unverifiedRecords: number;
 
   constructor(private readonly o: FlusherOptions) {
     this.cursor = o.spool.checkpoint();
+    this.unverifiedRecords = o.spool.stats().records;
     this.intervalMs = o.intervalMs ?? 1000;
     this.maxRows = o.maxRows ?? 10_000;
     this.batchRows = this.maxRows;
@@ -194,6 +206,7 @@ export class Flusher {
       return result;
     } catch (err) {
       this.failures += 1;
+      this.unverifiedRecords = Math.max(this.unverifiedRecords, this.lastRead);
       this.o.onBatch?.('error', (performance.now() - started) / 1000);
       this.lastError = describe(err);
       if (err instanceof WarehouseError && err.kind === 'limit') this.batchRows = Math.max(1, this.batchRows >>> 1);
@@ -205,8 +218,10 @@ export class Flusher {
 
   private async flushBatch(): Promise<FlushResult> {
     const { entries, next } = await this.o.spool.read(this.cursor, { maxRecords: this.batchRows, maxBytes: READ_MAX_BYTES });
+    this.lastRead = entries.length;
     const groups = new Map<string, Group>();
     let rows = 0;
+    let records = 0;
     let upTo = next;
     for (const [i, e] of entries.entries()) {
       const pos = `${e.end.seq}.${e.end.offset}`;
@@ -218,49 +233,65 @@ export class Flusher {
         const token = `sp${pos}.${createHash('sha256').update(e.payload).digest('hex').slice(0, 16)}`;
         await writeDeadLetters(this.o.warehouse, '', [{ messageId: '', row: e.payload.toString('utf8') }], UNDECODABLE, token);
         this.deadLettered.undecodable += 1;
+        records += 1;
         continue;
       }
+      const n = payload.rows.length + payload.refused.length;
       // Stop before the row budget, but always take one record so an oversized one still moves.
-      if (rows > 0 && rows + payload.rows.length > this.batchRows) {
+      if (rows > 0 && rows + n > this.batchRows) {
         upTo = entries[i - 1]?.end ?? this.cursor;
         break;
       }
-      rows += payload.rows.length;
-      const g = groups.get(payload.tenantId) ?? { rows: [], positions: [] };
+      rows += n;
+      records += 1;
+      let g = groups.get(payload.tenantId);
+      if (!g) groups.set(payload.tenantId, (g = { rows: [], refused: [], positions: [] }));
       for (const r of payload.rows) g.rows.push(r);
+      for (const r of payload.refused) g.refused.push(r);
       g.positions.push(pos);
-      groups.set(payload.tenantId, g);
     }
     // Cut by a limit (not by the end of the spool): more is waiting. A cut by bytes just waits one interval.
     this.lastWasFull = upTo !== next || entries.length >= this.batchRows || rows >= this.batchRows;
-    await this.writeGroups(groups);
+    await this.writeGroups(groups, this.unverifiedRecords > 0 ? 'all' : 'client-ids');
     if (upTo.seq !== this.cursor.seq || upTo.offset !== this.cursor.offset) {
       await this.o.spool.commit(upTo);
       this.cursor = upTo;
+      this.unverifiedRecords = Math.max(0, this.unverifiedRecords - records);
     }
     return { rows, tenants: groups.size };
   }
 
   /**
    * Writes the cycle's tenant groups with as few INSERTs as the partition
-   * limit allows (EventWriter.writeMany). Groups that fail the storage guard,
-   * and groups in a chunk ClickHouse refused as bad data, go one tenant at a
-   * time through writeGroup, which finds and dead-letters the offending rows.
+   * limit allows (EventWriter.writeMany). Rows refused by the guard when they
+   * were spooled are dead-lettered; groups with a line that fails the
+   * insert-time check, and groups in a chunk ClickHouse refused as bad data,
+   * go one tenant at a time through writeGroup, which finds and dead-letters
+   * the offending rows.
    */
-  private async writeGroups(groups: Map<string, Group>): Promise<void> {
-    const clean: TenantBatch[] = [];
-    const alone: TenantBatch[] = [];
+  private async writeGroups(groups: Map<string, Group>, lookup: 'all' | 'client-ids'): Promise<void> {
+    const clean: TenantBatch<InsertRow>[] = [];
+    const alone: TenantBatch<InsertRow>[] = [];
     for (const [tenantId, g] of groups) {
-      const batch = { tenantId, rows: g.rows, token: groupToken(g) };
-      (g.rows.every((r) => passesGuard(tenantId, r)) ? clean : alone).push(batch);
+      const token = groupToken(g);
+      if (g.refused.length > 0) this.parkRefused(tenantId, g.refused.length);
+      await this.parkLetters(tenantId, g.refused, GUARD_VIOLATION, `${token}g`, 'guard_violation');
+      const batch = { tenantId, rows: g.rows, token };
+      const prefix = linePrefix(tenantId);
+      (g.rows.every((r) => lineBoundTo(prefix, r.line)) ? clean : alone).push(batch);
     }
     if (clean.length > 0) {
-      const r = await this.o.writer.writeMany(clean);
+      const r = await this.o.writer.writeMany(clean, { lookup });
       this.rowsInserted += r.inserted;
       this.duplicatesSkipped += r.duplicates;
-      alone.push(...r.refused);
+      for (const b of r.refused) alone.push(b as TenantBatch<InsertRow>);
     }
     for (const b of alone) await this.writeGroup(b.tenantId, [...b.rows], b.token);
+  }
+
+  private parkRefused(tenantId: string, rows: number): void {
+    this.o.logger.error({ tenantId, rows, code: GUARD_VIOLATION }, 'rows failed the storage guard; dead-lettered');
+    this.guardViolations += rows;
   }
 
   /**
@@ -269,7 +300,7 @@ export class Flusher {
    * a guard violation dead-letters the rows that fail the guard and writes the rest.
    * Anything else propagates: the cycle fails and is retried from the cursor.
    */
-  private async writeGroup(tenantId: string, rows: EventRow[], token: string): Promise<void> {
+  private async writeGroup(tenantId: string, rows: InsertRow[], token: string): Promise<void> {
     if (rows.length === 0) return;
     try {
       const r = await this.o.writer.write(tenantId, rows, token);
@@ -277,12 +308,12 @@ export class Flusher {
       this.duplicatesSkipped += r.duplicates;
     } catch (err) {
       if (err instanceof GuardViolation) {
-        // The writer stops at the first bad row; sort them all out at once with the same guard.
-        const good: EventRow[] = [];
-        const bad: EventRow[] = [];
-        for (const r of rows) (passesGuard(tenantId, r) ? good : bad).push(r);
-        this.o.logger.error({ tenantId, rowIndex: err.rowIndex, rows: bad.length, code: GUARD_VIOLATION }, 'rows failed the storage guard; dead-lettered');
-        this.guardViolations += bad.length;
+        // The writer stops at the first bad row; sort them all out at once with the same check.
+        const prefix = linePrefix(tenantId);
+        const good: InsertRow[] = [];
+        const bad: InsertRow[] = [];
+        for (const r of rows) (lineBoundTo(prefix, r.line) ? good : bad).push(r);
+        this.parkRefused(tenantId, bad.length);
         await this.park(tenantId, bad, GUARD_VIOLATION, `${token}g`, 'guard_violation');
         if (bad.length > 0) await this.writeGroup(tenantId, good, `${token}r`);
       } else if (err instanceof WarehouseError && err.kind === 'data') {
@@ -300,19 +331,21 @@ export class Flusher {
     }
   }
 
-  private async park(tenantId: string, rows: unknown[], reason: string, token: string, kind: DeadLetterReason): Promise<void> {
-    await writeDeadLetters(this.o.warehouse, tenantId, rows.map(deadLetterOf), reason, token);
-    this.deadLettered[kind] += rows.length;
+  private async park(tenantId: string, rows: InsertRow[], reason: string, token: string, kind: DeadLetterReason): Promise<void> {
+    await this.parkLetters(tenantId, rows.map(letterOf), reason, token, kind);
+  }
+
+  private async parkLetters(tenantId: string, letters: DeadLetter[], reason: string, token: string, kind: DeadLetterReason): Promise<void> {
+    if (letters.length === 0) return;
+    await writeDeadLetters(this.o.warehouse, tenantId, letters, reason, token);
+    this.deadLettered[kind] += letters.length;
   }
 }
 
-function passesGuard(tenantId: string, row: EventRow): boolean {
-  try {
-    guardRows(tenantId, [row]);
-    return true;
-  } catch {
-    return false;
-  }
+/** A spooled row as a dead letter: its line without the newline is the row's JSON. */
+function letterOf(r: InsertRow): DeadLetter {
+  const end = r.line[r.line.length - 1] === 0x0a ? r.line.length - 1 : r.line.length;
+  return { messageId: r.messageId, row: r.line.toString('utf8', 0, end) };
 }
 
 function describe(err: unknown): string {

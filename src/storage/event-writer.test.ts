@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import type { EventRow } from '../../schemas/event-row.ts';
 import type { ChdbWarehouse } from './chdb-warehouse.ts';
 import { fileEngine } from '../../test/helpers/engine.ts';
-import { chunkByMonth, EventWriter, guardRows, GuardViolation, IDS_PER_LOOKUP, MAX_PARTITIONS_PER_INSERT, packPartitions } from './event-writer.ts';
+import { chunkByMonth, EventWriter, guardRows, GuardViolation, IDS_PER_LOOKUP, lineBoundTo, linePrefix, MAX_PARTITIONS_PER_INSERT, packPartitions, toInsertRow } from './event-writer.ts';
 import { WarehouseError } from './warehouse.ts';
 
 const engine = fileEngine('palisade-writer-');
@@ -72,6 +72,18 @@ async function stored(tenant: string): Promise<{ n: number; uniq: number }> {
   const [r] = await wh.query<{ n: string; u: string }>('SELECT count() n, uniqExact(message_id) u FROM events WHERE tenant_id = {t:String}', { params: { t: tenant } });
   return { n: Number(r?.n), uniq: Number(r?.u) };
 }
+
+test('the insert-time check binds each spooled line to the batch tenant, as one row', () => {
+  const prefix = linePrefix('ten_A');
+  const line = toInsertRow('ten_A', row()).line;
+  assert.ok(lineBoundTo(prefix, line));
+  assert.ok(!lineBoundTo(prefix, toInsertRow('ten_B', row({ tenant_id: 'ten_B' })).line), 'another tenant');
+  assert.ok(!lineBoundTo(linePrefix('ten_A2'), line), 'a tenant id that is a prefix of another');
+  const smuggled = Buffer.concat([line.subarray(0, line.length - 1), Buffer.from('\n'), toInsertRow('ten_B', row({ tenant_id: 'ten_B' })).line]);
+  assert.ok(!lineBoundTo(prefix, smuggled), 'a second row behind a newline');
+  assert.ok(!lineBoundTo(prefix, line.subarray(0, line.length - 1)), 'no newline');
+  assert.throws(() => toInsertRow('ten_A', row({ tenant_id: 'ten_B' })), GuardViolation);
+});
 
 test('chunkByMonth keeps every row and puts at most the limit of months in a chunk', () => {
   const rows = backfill('ten_A', 250);

@@ -1,10 +1,14 @@
 /**
- * The only code that writes events into ClickHouse. Before anything is
- * inserted it checks, independently of the ingest pipeline, that every row
+ * The only code that writes events into ClickHouse, and the storage guard.
+ * The guard checks, independently of the ingest pipeline, that every row
  * belongs to the tenant the batch is written for and that the columns the
- * table and the dedup logic rely on are well-formed. A row that fails is a
- * bug upstream: the whole batch is refused with a GuardViolation (logged and
- * alerted by the caller), never written.
+ * table and the dedup logic rely on are well-formed. It runs once per row:
+ * `toInsertRow` guards a row and turns it into the exact JSONEachRow line its
+ * INSERT sends (the spool stores that line, so nothing is parsed or encoded
+ * again between acknowledgement and ClickHouse), and right before an INSERT
+ * the writer checks each line's bytes are bound to the batch tenant (a prefix
+ * compare, no parse). A row that fails is a bug upstream: the batch is refused
+ * with a GuardViolation (logged and alerted by the caller), never written.
  */
 import { createHash } from 'node:crypto';
 import { CLICKHOUSE_TIME_RE, EVENT_TYPES, type EventRow } from '../../schemas/event-row.ts';
@@ -29,25 +33,83 @@ function isPlainObject(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export function guardRows(tenantId: string, rows: readonly EventRow[]): void {
+const STRING_COLUMNS = ['event', 'user_id', 'anonymous_id', 'group_id', 'previous_id', 'ip', 'user_agent', 'key_id'] as const;
+
+/** Why a row fails the storage guard for `tenantId`, or null when it passes. Allocates nothing when it passes. */
+export function guardFailure(tenantId: string, row: EventRow): string | null {
+  if (row.tenant_id !== tenantId) return 'tenant_id differs from the batch tenant';
+  if (typeof row.message_id !== 'string' || row.message_id.length === 0 || row.message_id.length > MAX_ID) return 'message_id malformed';
+  if (!TYPES.has(row.type)) return 'type is not an event type';
+  if (typeof row.timestamp !== 'string' || !CLICKHOUSE_TIME_RE.test(row.timestamp)) return 'timestamp malformed';
+  if (typeof row.received_at !== 'string' || !CLICKHOUSE_TIME_RE.test(row.received_at)) return 'received_at malformed';
+  if (row.sent_at !== null && (typeof row.sent_at !== 'string' || !CLICKHOUSE_TIME_RE.test(row.sent_at))) return 'sent_at malformed';
+  if (row.original_timestamp !== null && (typeof row.original_timestamp !== 'string' || !CLICKHOUSE_TIME_RE.test(row.original_timestamp))) {
+    return 'original_timestamp malformed';
+  }
+  if (!isPlainObject(row.properties) || !isPlainObject(row.traits) || !isPlainObject(row.context)) return 'JSON columns must be objects';
+  for (const k of STRING_COLUMNS) if (typeof row[k] !== 'string') return `${k} must be a string`;
+  if (row.is_bot !== undefined && row.is_bot !== 0 && row.is_bot !== 1) return 'is_bot must be 0 or 1';
+  return null;
+}
+
+export function checkTenantId(tenantId: string): void {
   if (!TENANT_RE.test(tenantId)) throw new GuardViolation('batch tenant id is malformed', tenantId, -1);
+}
+
+export function guardRows(tenantId: string, rows: readonly EventRow[]): void {
+  checkTenantId(tenantId);
   rows.forEach((row, i) => {
-    const fail = (what: string) => {
-      throw new GuardViolation(`row ${i}: ${what}`, tenantId, i);
-    };
-    if (row.tenant_id !== tenantId) fail('tenant_id differs from the batch tenant');
-    if (typeof row.message_id !== 'string' || row.message_id.length === 0 || row.message_id.length > MAX_ID) fail('message_id malformed');
-    if (!TYPES.has(row.type)) fail('type is not an event type');
-    if (!CLICKHOUSE_TIME_RE.test(row.timestamp)) fail('timestamp malformed');
-    if (!CLICKHOUSE_TIME_RE.test(row.received_at)) fail('received_at malformed');
-    if (row.sent_at !== null && !CLICKHOUSE_TIME_RE.test(row.sent_at)) fail('sent_at malformed');
-    if (row.original_timestamp !== null && !CLICKHOUSE_TIME_RE.test(row.original_timestamp)) fail('original_timestamp malformed');
-    if (!isPlainObject(row.properties) || !isPlainObject(row.traits) || !isPlainObject(row.context)) fail('JSON columns must be objects');
-    for (const k of ['event', 'user_id', 'anonymous_id', 'group_id', 'previous_id', 'ip', 'user_agent', 'key_id'] as const) {
-      if (typeof row[k] !== 'string') fail(`${k} must be a string`);
-    }
-    if (row.is_bot !== undefined && row.is_bot !== 0 && row.is_bot !== 1) fail('is_bot must be 0 or 1');
+    const why = guardFailure(tenantId, row);
+    if (why !== null) throw new GuardViolation(`row ${i}: ${why}`, tenantId, i);
   });
+}
+
+/**
+ * A guarded row as its INSERT needs it: the JSONEachRow line (with its
+ * newline), the message id the dedup logic works on, and the partition month.
+ */
+export interface InsertRow {
+  /** The tenant the line was encoded for (the writer checks it against the batch, and the bytes against both). */
+  tenantId: string;
+  messageId: string;
+  /** The row's `timestamp` column (ClickHouse time text): its first 7 characters are the month of its partition. */
+  timestamp: string;
+  line: Buffer;
+  /**
+   * The id was generated by this server (the client sent none), so no client
+   * retry can repeat it: only a replay of the same spool records can, and the
+   * engine's insert_deduplication_token drops that one.
+   */
+  generatedId: boolean;
+}
+
+/** The JSONEachRow line of a row: the guard runs here, once per row; throws GuardViolation. */
+export function toInsertRow(tenantId: string, row: EventRow, generatedId = false, index = 0): InsertRow {
+  const why = guardFailure(tenantId, row);
+  if (why !== null) throw new GuardViolation(`row ${index}: ${why}`, tenantId, index);
+  return { tenantId, messageId: row.message_id, timestamp: row.timestamp, line: Buffer.from(JSON.stringify(row) + '\n'), generatedId };
+}
+
+/** `{"tenant_id":"<tenant>",`: how every line JSON.stringify makes of a row of this tenant starts. */
+export function linePrefix(tenantId: string): Buffer {
+  return Buffer.from(`{"tenant_id":${JSON.stringify(tenantId)},"message_id":`);
+}
+
+const NEWLINE = 0x0a;
+
+/**
+ * The insert-time half of the guard, on the bytes themselves: the line is one
+ * JSON object (a newline only at its end, so it cannot smuggle a second row)
+ * whose first field is the batch tenant. ClickHouse refuses a row that names
+ * a field twice, so a later "tenant_id" cannot override the first.
+ */
+export function lineBoundTo(prefix: Buffer, line: Buffer): boolean {
+  return (
+    line.length > prefix.length + 2 &&
+    prefix.compare(line, 0, prefix.length) === 0 &&
+    line.indexOf(NEWLINE) === line.length - 1 &&
+    line[line.length - 2] === 0x7d // '}'
+  );
 }
 
 export interface WriteResult {
@@ -81,16 +143,25 @@ function sha256(...parts: string[]): string {
 }
 
 /** One tenant's rows for one write, and the token that names them (e.g. their spool positions). */
-export interface TenantBatch {
+export interface TenantBatch<R extends EventRow | InsertRow = EventRow | InsertRow> {
   tenantId: string;
-  rows: readonly EventRow[];
+  /** Rows as the pipeline made them (guarded here), or as the spool holds them (guarded when encoded). */
+  rows: readonly R[];
   token: string;
 }
 
-interface Chunk {
-  rows: EventRow[];
+interface Chunk<R> {
+  rows: R[];
   tenants: string[];
   tokens: string[];
+}
+
+function isInsertRow(r: EventRow | InsertRow): r is InsertRow {
+  return 'line' in r;
+}
+
+function monthOf(r: EventRow | InsertRow): string {
+  return r.timestamp.slice(0, 7);
 }
 
 /**
@@ -98,14 +169,14 @@ interface Chunk {
  * (tenant, month) partitions, in batch order then month order, so the same
  * batches always pack the same way (a replay sends the same chunks).
  */
-export function packPartitions(batches: readonly TenantBatch[], maxPartitions = MAX_PARTITIONS_PER_INSERT): Chunk[] {
-  const chunks: Chunk[] = [];
-  let current: Chunk | undefined;
+export function packPartitions<R extends EventRow | InsertRow>(batches: readonly TenantBatch<R>[], maxPartitions = MAX_PARTITIONS_PER_INSERT): Chunk<R>[] {
+  const chunks: Chunk<R>[] = [];
+  let current: Chunk<R> | undefined;
   let partitions = 0;
   for (const b of batches) {
-    const byMonth = new Map<string, EventRow[]>();
+    const byMonth = new Map<string, R[]>();
     for (const r of b.rows) {
-      const month = r.timestamp.slice(0, 7);
+      const month = monthOf(r);
       const list = byMonth.get(month);
       if (list) list.push(r);
       else byMonth.set(month, [r]);
@@ -120,7 +191,7 @@ export function packPartitions(batches: readonly TenantBatch[], maxPartitions = 
         current.tenants.push(b.tenantId);
         current.tokens.push(b.token);
       }
-      current.rows.push(...(byMonth.get(month) ?? []));
+      for (const r of byMonth.get(month) ?? []) current.rows.push(r);
       partitions += 1;
     }
   }
@@ -128,13 +199,25 @@ export function packPartitions(batches: readonly TenantBatch[], maxPartitions = 
 }
 
 /** One tenant's rows split into chunks of at most `maxMonths` distinct months, months in order. */
-export function chunkByMonth(rows: readonly EventRow[], maxMonths = MAX_PARTITIONS_PER_INSERT): EventRow[][] {
-  return packPartitions([{ tenantId: rows[0]?.tenant_id ?? '', rows, token: '' }], maxMonths).map((c) => c.rows);
+export function chunkByMonth<R extends EventRow | InsertRow>(rows: readonly R[], maxMonths = MAX_PARTITIONS_PER_INSERT): R[][] {
+  return packPartitions([{ tenantId: '', rows, token: '' }], maxMonths).map((c) => c.rows);
 }
 
 export interface ManyResult extends WriteResult {
   /** Batches in a chunk ClickHouse refused as bad data: the caller writes them one tenant at a time to find the row. */
   refused: TenantBatch[];
+}
+
+export interface WriteOptions {
+  /**
+   * Which rows are looked up in `events` before the INSERT: 'all', or only
+   * those whose id a client chose ('client-ids'). A server-generated id can
+   * only come back through a replay of the same spool records, which the
+   * caller sends with the same token (the engine drops it); the flusher asks
+   * for 'all' whenever that may not hold (records a previous process may have
+   * inserted, a cycle after a failure).
+   */
+  lookup?: 'all' | 'client-ids';
 }
 
 export class EventWriter {
@@ -146,9 +229,9 @@ export class EventWriter {
    * position) so a replay of the same INSERT after a crash is dropped by the
    * engine even if it raced the existence check. A data error propagates.
    */
-  async write(tenantId: string, rows: readonly EventRow[], dedupToken?: string): Promise<WriteResult> {
-    const token = dedupToken ?? sha256(...rows.map((r) => r.message_id));
-    const { refused: _, ...r } = await this.insert([{ tenantId, rows, token }], false);
+  async write(tenantId: string, rows: readonly (EventRow | InsertRow)[], dedupToken?: string): Promise<WriteResult> {
+    const token = dedupToken ?? sha256(...rows.map((r) => (isInsertRow(r) ? r.messageId : r.message_id)));
+    const { refused: _, ...r } = await this.insert([{ tenantId, rows, token }], false, 'all');
     return r;
   }
 
@@ -158,11 +241,11 @@ export class EventWriter {
    * partitions, so a cycle with a thousand active tenants is tens of
    * statements, not thousands (an INSERT costs ~6 ms plus ~6 ms per part
    * here; one per tenant took 86 s to drain 3,000 requests of 1,000 tenants).
-   * Every row is still guarded against its own batch's tenant before anything
+   * Every row is still checked against its own batch's tenant before anything
    * is written, and parts stay per tenant: the table is partitioned by tenant.
    */
-  async writeMany(batches: readonly TenantBatch[]): Promise<ManyResult> {
-    return await this.insert(batches, true);
+  async writeMany(batches: readonly TenantBatch[], o: WriteOptions = {}): Promise<ManyResult> {
+    return await this.insert(batches, true, o.lookup ?? 'all');
   }
 
   /**
@@ -172,12 +255,14 @@ export class EventWriter {
    * INSERT) sends a different set of rows, and reusing the token would make
    * the engine drop them as duplicates.
    */
-  private async insert(batches: readonly TenantBatch[], collectRefused: boolean): Promise<ManyResult> {
-    for (const b of batches) guardRows(b.tenantId, b.rows);
-    const unique = batches.map((b) => {
-      const seen = new Map<string, EventRow>();
-      for (const row of b.rows) if (!seen.has(row.message_id)) seen.set(row.message_id, row);
-      return { ...b, rows: [...seen.values()] };
+  private async insert(batches: readonly TenantBatch[], collectRefused: boolean, lookup: 'all' | 'client-ids'): Promise<ManyResult> {
+    // The guard, once per row: rows from the pipeline here; spooled rows were guarded when encoded,
+    // and only their tenant binding is re-checked on the bytes (no parse).
+    const guarded = batches.map((b) => ({ tenantId: b.tenantId, token: b.token, rows: guardBatch(b) }));
+    const unique = guarded.map((b): TenantBatch<TenantRow> => {
+      const seen = new Map<string, TenantRow>();
+      for (const row of b.rows) if (!seen.has(row.messageId)) seen.set(row.messageId, row);
+      return seen.size === b.rows.length ? b : { ...b, rows: [...seen.values()] };
     });
     const total = batches.reduce((n, b) => n + b.rows.length, 0);
     let inserted = 0;
@@ -190,11 +275,12 @@ export class EventWriter {
         for (const t of chunk.tenants) refused.add(t);
         continue;
       }
-      const existing = await this.existing(chunk);
-      const fresh = chunk.rows.filter((r) => !existing.has(`${r.tenant_id}\n${r.message_id}`));
+      const needsLookup = lookup === 'all' || chunk.rows.some((r) => !r.generatedId);
+      const existing = needsLookup ? await this.existing(chunk) : undefined;
+      const fresh = existing ? chunk.rows.filter((r) => !existing.has(`${r.tenantId}\n${r.messageId}`)) : chunk.rows;
       if (fresh.length === 0) continue;
-      const payload = Buffer.from(fresh.map((r) => JSON.stringify(r)).join('\n'));
-      const token = sha256(...chunk.tokens, ...fresh.map((r) => `${r.tenant_id}/${r.message_id}`)).slice(0, 40);
+      const payload = Buffer.concat(fresh.map((r) => r.line));
+      const token = chunkToken(chunk.tokens, fresh);
       const tenantPart = chunk.tenants.length === 1 ? `${chunk.tenants[0]}:` : 'm:';
       try {
         await this.wh.insertJsonEachRow('events', payload, {
@@ -214,17 +300,17 @@ export class EventWriter {
   }
 
   /** `tenant\nmessage_id` of the chunk's rows already stored. */
-  private async existing(chunk: Chunk): Promise<Set<string>> {
+  private async existing(chunk: Chunk<TenantRow>): Promise<Set<string>> {
     const found = new Set<string>();
     for (let i = 0; i < chunk.rows.length; i += IDS_PER_LOOKUP) {
       const slice = chunk.rows.slice(i, i + IDS_PER_LOOKUP);
-      let min = slice[0]!.timestamp;
+      let min = slice[0]?.timestamp ?? '';
       let max = min;
       const tenants = new Set<string>();
       for (const r of slice) {
         if (r.timestamp < min) min = r.timestamp;
         if (r.timestamp > max) max = r.timestamp;
-        tenants.add(r.tenant_id);
+        tenants.add(r.tenantId);
       }
       // A retried copy may carry a slightly different skew-corrected timestamp;
       // a day either side keeps partition pruning without missing it.
@@ -233,10 +319,40 @@ export class EventWriter {
          WHERE tenant_id IN {t:Array(String)}
            AND timestamp BETWEEN toDateTime64({min:String}, 3, 'UTC') - INTERVAL 1 DAY AND toDateTime64({max:String}, 3, 'UTC') + INTERVAL 1 DAY
            AND message_id IN {ids:Array(String)}`,
-        { params: { t: [...tenants], min, max, ids: slice.map((r) => r.message_id) } },
+        { params: { t: [...tenants], min, max, ids: slice.map((r) => r.messageId) } },
       );
       for (const h of hits) found.add(`${h.tenant_id}\n${h.message_id}`);
     }
     return found;
   }
+}
+
+/** An InsertRow checked against its batch's tenant (a chunk can hold many tenants). */
+type TenantRow = InsertRow;
+
+function chunkToken(tokens: readonly string[], rows: readonly TenantRow[]): string {
+  const h = createHash('sha256');
+  for (const t of tokens) h.update(t).update('\n');
+  for (const r of rows) h.update(r.tenantId).update('/').update(r.messageId).update('\n');
+  return h.digest('hex').slice(0, 40);
+}
+
+/**
+ * The batch's rows as InsertRows of its tenant. Rows from the pipeline go
+ * through the whole guard here; spooled lines only through the byte check of
+ * their tenant binding. Throws GuardViolation at the first row that fails.
+ */
+function guardBatch(b: TenantBatch): TenantRow[] {
+  checkTenantId(b.tenantId);
+  const prefix = linePrefix(b.tenantId);
+  const out: TenantRow[] = new Array<TenantRow>(b.rows.length);
+  for (let i = 0; i < b.rows.length; i++) {
+    const r = b.rows[i] as EventRow | InsertRow;
+    const ins = isInsertRow(r) ? r : toInsertRow(b.tenantId, r, false, i);
+    if (ins.tenantId !== b.tenantId || !lineBoundTo(prefix, ins.line)) {
+      throw new GuardViolation(`row ${i}: line is not one row of the batch tenant`, b.tenantId, i);
+    }
+    out[i] = ins;
+  }
+  return out;
 }
