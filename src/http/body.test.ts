@@ -106,3 +106,18 @@ test('a secret key anywhere in a body is refused with 403 forbidden, and a page 
     assert.ok(!(err as Error).message.includes(sk.slice(7)), 'the refusal never echoes the key');
   }
 });
+
+test("the request's own header key as a batch body's top-level writeKey is Segment's server SDK envelope: accepted; anywhere else it is refused", async () => {
+  const sk = 'pal_sk_AbCdEfGh12345678_0123456789abcdefghijklXYZ123';
+  const other = 'pal_sk_ZyXwVuTs87654321_0123456789abcdefghijklXYZ123';
+  const big = { maxBodyBytes: 4096, maxDecompressedBytes: 4096 };
+  const read = (body: unknown, headerToken?: string) => code(readJsonBody(req(JSON.stringify(body)), big, undefined, { headerToken }));
+  // @segment/analytics-node 3.x: {"batch":[…],"writeKey":"<key>","sentAt":…} beside Authorization: Basic <key>:
+  assert.equal(await read({ batch: [{ type: 'track', event: 'x', userId: 'u' }], writeKey: sk, sentAt: '2026-01-01T00:00:00Z' }, sk), 'ok');
+  assert.equal(await read({ batch: [], writeKey: sk }), 'forbidden', 'no header key: the body key is refused');
+  assert.equal(await read({ event: 'x', userId: 'u', writeKey: sk }, sk), 'forbidden', 'a single-event body is no batch envelope');
+  assert.equal(await read({ batch: [], writeKey: other }, sk), 'forbidden', 'another key than the header one');
+  assert.equal(await read({ batch: [{ type: 'track', event: 'x', userId: 'u', writeKey: sk }] }, sk), 'forbidden', 'a per-event writeKey, even the header key');
+  assert.equal(await read({ event: 'x', userId: 'u', properties: { k: sk } }, sk), 'forbidden', 'inside event data, even the header key');
+  assert.equal(await read({ batch: [{ type: 'track', event: 'x', userId: 'u', properties: { k: sk } }], writeKey: sk }, sk), 'forbidden', 'the envelope plus a second copy');
+});

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, inflate as inflateCb } from 'node:zlib';
 import { AppError, ErrorCode } from '../errors/index.ts';
-import { assertNoSecretKeyInBody } from './credentials.ts';
+import { assertEnvelopeKey, scanBodyForSecretKeys } from './credentials.ts';
 
 const gunzip = promisify(gunzipCb);
 const inflate = promisify(inflateCb);
@@ -106,6 +106,12 @@ export interface ReadJsonOptions {
    * path looks at the label, so an accepted request pays nothing for it.
    */
   anyLabel?: boolean;
+  /**
+   * The token of the request's Authorization header, if any: the one secret
+   * key a body may carry, as its top-level `writeKey` (Segment's server SDK
+   * sends it there too; see scanBodyForSecretKeys).
+   */
+  headerToken?: string;
 }
 
 export async function readJsonBody(req: Request, limits: BodyLimits, incoming?: IncomingMessage, options: ReadJsonOptions = {}): Promise<unknown> {
@@ -113,10 +119,11 @@ export async function readJsonBody(req: Request, limits: BodyLimits, incoming?: 
   const encoding = (req.headers.get('content-encoding') ?? '').trim().toLowerCase();
   const body = await decode(raw, encoding, encoding === '' || encoding === 'identity' ? limits.maxBodyBytes : limits.maxDecompressedBytes);
   if (body.length === 0) throw new AppError(ErrorCode.INVALID_JSON, 'the request body is empty');
-  assertNoSecretKeyInBody(body);
+  const secretKey = scanBodyForSecretKeys(body, options.headerToken);
+  let parsed: unknown;
   try {
     // TextDecoder with fatal: invalid UTF-8 is refused rather than silently replaced.
-    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
   } catch {
     // Never echo the parser's message: it quotes the untrusted input.
     if (options.anyLabel && !labelledJson(req)) {
@@ -124,4 +131,6 @@ export async function readJsonBody(req: Request, limits: BodyLimits, incoming?: 
     }
     throw new AppError(ErrorCode.INVALID_JSON, 'the request body is not valid UTF-8 JSON');
   }
+  if (secretKey === 'envelope') assertEnvelopeKey(parsed, options.headerToken);
+  return parsed;
 }

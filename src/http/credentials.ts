@@ -52,24 +52,49 @@ const SECRET_KEY_IN_TEXT = /^pal_sk_[0-9A-Za-z]{16}$/;
 const SECRET_PREFIX = Buffer.from('pal_sk_');
 const SECRET_KEY_HEAD = 'pal_sk_'.length + 16;
 
-/**
- * Refuses a body that carries a secret key anywhere (a field, a per-event
- * `writeKey`, a property value, a key name), whatever credential the request
- * came with: a secret key in a body ends up in page source, beacons, event
- * data and exports, so it is treated as exposed. Scans the decoded bytes
- * before JSON.parse: Buffer.indexOf is a memchr-speed search, so a body with
- * no "pal_sk_" costs one pass and nothing else. A key hidden with JSON
- * escapes (`pal\u005fsk_…`) is not found: the check protects a careless
- * client, not a hostile one, who can only leak its own key.
- */
-export function assertNoSecretKeyInBody(bytes: Buffer): void {
-  let at = bytes.indexOf(SECRET_PREFIX);
-  while (at >= 0 && !SECRET_KEY_IN_TEXT.test(bytes.toString('latin1', at, at + SECRET_KEY_HEAD))) at = bytes.indexOf(SECRET_PREFIX, at + 1);
-  if (at < 0) return;
-  throw new AppError(
+function secretKeyRefused(): AppError {
+  return new AppError(
     ErrorCode.FORBIDDEN,
     'a secret key was found in the request body: secret keys go only in the Authorization header, never in a body (browser pages use the publishable key). Treat this key as exposed and rotate it.',
   );
+}
+
+/**
+ * Refuses a body that carries a secret key anywhere (a field, a per-event
+ * `writeKey`, a property value, a key name): a secret key in a body ends up in
+ * page source, beacons, event data and exports, so it is treated as exposed.
+ * One exception, so Segment's own server SDK works unchanged
+ * (@segment/analytics-node sends `{"batch":[…],"writeKey":"<key>"}` beside
+ * `Authorization: Basic <key>:`): the very key that authenticated the request
+ * in its header, once, as the top-level `writeKey` of a batch body. The
+ * exception is as narrow as that client needs: a single-event body with a
+ * secret `writeKey` is still refused. That copy went over
+ * the same TLS connection as the header, is never stored (the batch envelope
+ * is not an event) and exposes nothing the header did not. The answer says
+ * whether that exception applies; the caller checks, after parsing, that the
+ * key really is the top-level `writeKey` (`assertEnvelopeKey`).
+ *
+ * Scans the decoded bytes before JSON.parse: Buffer.indexOf is a memchr-speed
+ * search, so a body with no "pal_sk_" costs one pass and nothing else. A key
+ * hidden with JSON escapes (`pal\u005fsk_…`) is not found: the check protects
+ * a careless client, not a hostile one, who can only leak its own key.
+ */
+export function scanBodyForSecretKeys(bytes: Buffer, headerToken?: string): 'none' | 'envelope' {
+  let found = 0;
+  let at = bytes.indexOf(SECRET_PREFIX);
+  for (; at >= 0; at = bytes.indexOf(SECRET_PREFIX, at + 1)) {
+    if (!SECRET_KEY_IN_TEXT.test(bytes.toString('latin1', at, at + SECRET_KEY_HEAD))) continue;
+    const isHeaderKey =
+      headerToken !== undefined && bytes.toString('latin1', at, at + headerToken.length) === headerToken && bytes[at + headerToken.length] === 0x22; // '"'
+    if (!isHeaderKey || ++found > 1) throw secretKeyRefused();
+  }
+  return found === 1 ? 'envelope' : 'none';
+}
+
+/** After `scanBodyForSecretKeys` said 'envelope': the one secret key must be the top-level `writeKey` of a batch body. */
+export function assertEnvelopeKey(body: unknown, headerToken: string | undefined): void {
+  const envelope = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+  if (headerToken === undefined || envelope?.writeKey !== headerToken || !Array.isArray(envelope.batch)) throw secretKeyRefused();
 }
 
 /** A publishable key in the body (`writeKey`), as beacons send it. Secret keys are never accepted there. */

@@ -5,6 +5,7 @@
  */
 import type { Context } from 'hono';
 import { assertJsonContentType, readJsonBody, type BodyLimits } from '../body.ts';
+import { credentialFromHeader } from '../credentials.ts';
 import type { Env } from '../types.ts';
 
 /**
@@ -14,13 +15,14 @@ import type { Env } from '../types.ts';
  * JSON (or text/plain when `allowTextPlain`).
  */
 export function sharedJsonBody(o: { limits: BodyLimits; allowTextPlain: boolean; anyLabel?: boolean }): (c: Context<Env>) => Promise<unknown> {
-  const options = { anyLabel: o.anyLabel === true };
+  const anyLabel = o.anyLabel === true;
   return function jsonBody(c) {
     let body = c.get('jsonBody');
     if (!body) {
       body = (async () => {
-        if (!options.anyLabel) assertJsonContentType(c.req.raw, o.allowTextPlain);
-        return await readJsonBody(c.req.raw, o.limits, c.env?.incoming, options);
+        if (!anyLabel) assertJsonContentType(c.req.raw, o.allowTextPlain);
+        const headerToken = credentialFromHeader(c.req.header('authorization'));
+        return await readJsonBody(c.req.raw, o.limits, c.env?.incoming, { anyLabel, headerToken });
       })();
       c.set('jsonBody', body);
     }
