@@ -5,6 +5,9 @@
  * Then bench/query.ts, bench/durability.ts and bench/scenarios.ts (the k6
  * scenarios on loopback) print their own tables; BENCH_ONLY=scenarios runs
  * only the last.
+ *   BENCH_WARMUP_SECONDS (default 3): each server first takes this much of
+ *   each scenario's load, unmeasured, so the table shows a warm server (in a
+ *   5 s run, V8's optimising compiler alone took a third of the CPU counted).
  *   BENCH_ONLY=ingest runs only the ingest table; BENCH_PROFILE=<dir> makes
  *   the Palisade server write a V8 CPU profile (--cpu-prof) into <dir>.
  * The ingest table's load comes from wrk (-t1, a Lua script for the POST
@@ -20,6 +23,7 @@ import { basic, createTenant, removeDir, startPalisade, stats, type Palisade } f
 import { CONNECTIONS, SECONDS, closedLoopRun as load, fmt, type ClosedLoopResult } from './load.ts';
 
 const BATCH = 50;
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const execFileP = promisify(execFile);
 
 const single = JSON.stringify({ event: 'Signed Up', userId: 'u1', properties: { plan: 'pro', referrer: 'https://example.com/a' }, context: { library: { name: 'bench' } } });
@@ -83,6 +87,7 @@ async function bare(): Promise<Measured[]> {
   const port = await new Promise<number>((resolve) => proc.stdout.once('data', (d: Buffer) => resolve((JSON.parse(String(d)) as { port: number }).port)));
   const out: Measured[] = [];
   try {
+    for (const s of SCENARIOS) if (WARMUP_SECONDS > 0) await load(`https://127.0.0.1:${port}/v1/${s.route}`, s.body, {}, WARMUP_SECONDS);
     for (const s of SCENARIOS) {
       const before = await cpuSeconds(proc.pid ?? 0);
       const r = await load(`https://127.0.0.1:${port}/v1/${s.route}`, s.body, {});
@@ -126,16 +131,23 @@ async function palisade(): Promise<Measured[]> {
   let stopped = false;
   try {
     const pid = p.proc.pid ?? 0;
+    if (WARMUP_SECONDS > 0) {
+      // Its own tenant, so the table's counts stay exact; caught up before the measured load starts.
+      const warm = await createTenant(p, 'bench-warm-up');
+      let acked = 0;
+      for (const s of SCENARIOS) acked += (await load(`https://127.0.0.1:${p.apiPort}/v1/${s.route}`, s.body, basic(warm.keys.ingest), WARMUP_SECONDS)).ok * s.events;
+      await caughtUp(p, warm.tenant.id, acked);
+    }
     for (const s of SCENARIOS) {
       // One tenant per scenario, so each row of the table counts its own events.
       const t = await createTenant(p, `bench-${s.route}`);
       const before = await cpuSeconds(pid);
-      const threadsBefore = profile ? await cpuByThread(pid) : undefined;
+      const threadsBefore = await cpuByThread(pid);
       const r = await load(`https://127.0.0.1:${p.apiPort}/v1/${s.route}`, s.body, basic(t.keys.ingest));
       const acked = r.ok * s.events;
       const { landed, seconds } = await caughtUp(p, t.tenant.id, acked);
       const cpu = (await cpuSeconds(pid)) - before;
-      if (threadsBefore) process.stderr.write(`${s.name}: server CPU µs/event by thread: ${threadDelta(threadsBefore, await cpuByThread(pid), acked)}\n`);
+      process.stderr.write(`${s.name}: server CPU µs/event by thread: ${threadDelta(threadsBefore, await cpuByThread(pid), acked)}\n`);
       out.push({ scenario: s.name, load: r, events: s.events, cpuUsPerEvent: (cpu * 1e6) / Math.max(1, acked), catchUpSeconds: seconds, landed, tenantId: t.tenant.id });
     }
     await p.stop();
@@ -180,7 +192,8 @@ async function throughput(): Promise<void> {
   }
   lines.push(
     '',
-    'server CPU: utime+stime of the server process (every thread, the embedded engine included) from the load\'s start until every acknowledged event was queryable; ' +
+    `Each server first took ${WARMUP_SECONDS} s of each load, unmeasured (a warm server). ` +
+      'server CPU: utime+stime of the server process (every thread, the embedded engine included) from the load\'s start until every acknowledged event was queryable; ' +
       'the bare row counts the load alone. lost = acknowledged − distinct ids in `events`; counted twice = physical rows − distinct ids (no FINAL).',
   );
   process.stdout.write(lines.join('\n') + '\n');

@@ -34,13 +34,22 @@ export interface EventRow {
   is_bot?: 0 | 1;
 }
 
+// The last time converted: the events of one request mostly share their times (received_at
+// always, sent_at per batch, the timestamp of events sent without one), so most calls hit it.
+let lastMs = NaN;
+let lastText = '';
+
 /** Date → `2026-11-24 10:00:00.123` (UTC). */
 export function toClickHouseTime(d: Date): string {
+  const ms = d.getTime();
+  if (ms === lastMs) return lastText;
   const iso = d.toISOString();
   // Slices, not two replace() calls: this runs several times per event on the ingest path.
   // Years outside 0000-9999 have a longer ISO form; they keep the old transformation.
-  if (iso.length !== 24) return iso.replace('T', ' ').replace('Z', '');
-  return iso.slice(0, 10) + ' ' + iso.slice(11, 23);
+  const text = iso.length !== 24 ? iso.replace('T', ' ').replace('Z', '') : iso.slice(0, 10) + ' ' + iso.slice(11, 23);
+  lastMs = ms;
+  lastText = text;
+  return text;
 }
 
 export const CLICKHOUSE_TIME_RE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}$/;

@@ -112,18 +112,24 @@ export interface ReadJsonOptions {
    * sends it there too; see scanBodyForSecretKeys).
    */
   headerToken?: string;
+  /** Told the decoded body's size in bytes (the ingest pipeline bounds every event's size by it). */
+  onBytes?: (bytes: number) => void;
 }
+
+// One decoder for every body: decode() without { stream: true } starts afresh each call, also after a throw.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export async function readJsonBody(req: Request, limits: BodyLimits, incoming?: IncomingMessage, options: ReadJsonOptions = {}): Promise<unknown> {
   const raw = await readCapped(req, limits.maxBodyBytes, incoming);
   const encoding = (req.headers.get('content-encoding') ?? '').trim().toLowerCase();
   const body = await decode(raw, encoding, encoding === '' || encoding === 'identity' ? limits.maxBodyBytes : limits.maxDecompressedBytes);
   if (body.length === 0) throw new AppError(ErrorCode.INVALID_JSON, 'the request body is empty');
+  options.onBytes?.(body.length);
   const secretKey = scanBodyForSecretKeys(body, options.headerToken);
   let parsed: unknown;
   try {
     // TextDecoder with fatal: invalid UTF-8 is refused rather than silently replaced.
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    parsed = JSON.parse(utf8.decode(body));
   } catch {
     // Never echo the parser's message: it quotes the untrusted input.
     if (options.anyLabel && !labelledJson(req)) {

@@ -11,6 +11,8 @@ export interface Variables {
   adminAuthenticated?: boolean;
   /** The request's JSON body, read once (middleware/json-body.ts) and shared by key auth and the handler. */
   jsonBody?: Promise<unknown>;
+  /** That body's size in bytes once read (decompressed). */
+  jsonBodyBytes?: number;
   /** What a query call ran, for its audit line (set by the query handler, read by the query report middleware). */
   queryKind?: string;
   queryRows?: number;

@@ -60,10 +60,18 @@ export function consentRefused(context: JsonObject): boolean {
   return Object.entries(prefs).some(([k, v]) => k.toLowerCase() === 'analytics' && v === false);
 }
 
+// The last address truncated: every event of a request has the same one.
+let lastIp = '';
+let lastPrefix = '';
+
 export function applyIpPolicy(ip: string, policy: IpPolicy): string {
   if (policy === 'full') return ip;
   if (policy === 'drop') return '';
-  return ipPrefix(ip, 24, 48);
+  if (ip !== lastIp) {
+    lastPrefix = ipPrefix(ip, 24, 48);
+    lastIp = ip;
+  }
+  return lastPrefix;
 }
 
 export function hashValue(key: Buffer, v: JsonValue): string {

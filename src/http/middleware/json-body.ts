@@ -22,7 +22,7 @@ export function sharedJsonBody(o: { limits: BodyLimits; allowTextPlain: boolean;
       body = (async () => {
         if (!anyLabel) assertJsonContentType(c.req.raw, o.allowTextPlain);
         const headerToken = credentialFromHeader(c.req.header('authorization'));
-        return await readJsonBody(c.req.raw, o.limits, c.env?.incoming, { anyLabel, headerToken });
+        return await readJsonBody(c.req.raw, o.limits, c.env?.incoming, { anyLabel, headerToken, onBytes: (n) => c.set('jsonBodyBytes', n) });
       })();
       c.set('jsonBody', body);
     }

@@ -110,6 +110,7 @@ export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
       userAgent: c.req.header('user-agent') ?? '',
       receivedAt: new Date(),
       doNotTrack: c.req.header('dnt') === '1' || c.req.header('sec-gpc') === '1',
+      bodyBytes: c.get('jsonBodyBytes'),
     });
     if (outcome.accepted > 0) deps.onAccepted?.(principal, c.get('clientIp'), outcome.accepted);
 
