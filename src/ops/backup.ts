@@ -239,9 +239,10 @@ export class BackupService {
       // changes the row counts the manifest recorded, so a sound backup would verify
       // false whenever the merger got there first. So: the empty tables, merges
       // stopped on them, then the data.
-      await wh.command(restore, { timeoutMs: BACKUP_TIMEOUT_MS, settings: { structure_only: 1 } });
+      // (RESTORE's own SETTINGS clause: a server refuses these as session settings.)
+      await wh.command(`${restore} SETTINGS structure_only = 1`, { timeoutMs: BACKUP_TIMEOUT_MS });
       for (const t of tables) await wh.command(`SYSTEM STOP MERGES${onCluster(wh)} ${backupTable(wh, db, t)}`, { timeoutMs: BACKUP_TIMEOUT_MS });
-      await wh.command(restore, { timeoutMs: BACKUP_TIMEOUT_MS, settings: { allow_non_empty_tables: 1 } });
+      await wh.command(`${restore} SETTINGS allow_non_empty_tables = 1`, { timeoutMs: BACKUP_TIMEOUT_MS });
       return await fn(db);
     } finally {
       await wh.command(dropDatabase(wh, db), { timeoutMs: BACKUP_TIMEOUT_MS }).catch((err: Error) => this.o.logger.warn({ db, errName: err.name }, 'scratch database not dropped'));
