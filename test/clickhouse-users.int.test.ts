@@ -14,6 +14,7 @@
  * not that ClickHouse enforces the grants (see ops/clickhouse/README.md).
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -78,7 +79,9 @@ function env(database: string, extra: Record<string, string>): Record<string, st
 async function exercise(p: Palisade): Promise<{ a: CreatedTenant; b: CreatedTenant; queried: string[] }> {
   const [a, b] = [await createTenant(p, 'acme'), await createTenant(p, 'globex')];
   const batchA = [
-    { type: 'track', event: 'Signed Up', userId: 'u1', timestamp: day(20) },
+    // A client-chosen messageId: the flusher looks it up among stored events (the duplicate
+    // check, as the ingest user); server-generated ids skip that lookup.
+    { type: 'track', event: 'Signed Up', userId: 'u1', timestamp: day(20), messageId: `client-${randomUUID()}` },
     { type: 'track', event: 'Purchased', userId: 'u1', timestamp: day(21), properties: { price: 20 } },
     { type: 'page', name: 'Home', anonymousId: 'x1', timestamp: day(21), properties: { path: '/' } },
     { type: 'track', event: 'Broken', userId: 'u2', timestamp: 'not a time' },

@@ -233,7 +233,16 @@ export class BackupService {
     await wh.command(createDatabase(wh, db), { timeoutMs: BACKUP_TIMEOUT_MS });
     try {
       const list = tables.map((t) => `TABLE ${backupTable(wh, wh.database, t)} AS ${backupTable(wh, db, t)}`).join(', ');
-      await wh.command(`RESTORE ${list}${onCluster(wh)} FROM ${r.destination}`, { timeoutMs: BACKUP_TIMEOUT_MS });
+      const restore = `RESTORE ${list}${onCluster(wh)} FROM ${r.destination}`;
+      // The copy must hold the parts exactly as backed up: a background merge of a
+      // ReplacingMergeTree (events, the control plane) collapses duplicate keys and
+      // changes the row counts the manifest recorded, so a sound backup would verify
+      // false whenever the merger got there first. So: the empty tables, merges
+      // stopped on them, then the data.
+      // (RESTORE's own SETTINGS clause: a server refuses these as session settings.)
+      await wh.command(`${restore} SETTINGS structure_only = 1`, { timeoutMs: BACKUP_TIMEOUT_MS });
+      for (const t of tables) await wh.command(`SYSTEM STOP MERGES${onCluster(wh)} ${backupTable(wh, db, t)}`, { timeoutMs: BACKUP_TIMEOUT_MS });
+      await wh.command(`${restore} SETTINGS allow_non_empty_tables = 1`, { timeoutMs: BACKUP_TIMEOUT_MS });
       return await fn(db);
     } finally {
       await wh.command(dropDatabase(wh, db), { timeoutMs: BACKUP_TIMEOUT_MS }).catch((err: Error) => this.o.logger.warn({ db, errName: err.name }, 'scratch database not dropped'));
