@@ -1,6 +1,6 @@
 /**
- * What durability costs, and how soon an acknowledged event can be queried
- * (issue 3). Runs last in `npm run bench`, or alone:
+ * What durability costs, and how soon an acknowledged event can be queried.
+ * Runs last in `npm run bench`, or alone:
  *   node --import tsx bench/durability.ts
  * 1. The same server with the fsync'd spool (the product) and with
  *    PALISADE_SPOOL_FSYNC=false (benchmark-only): events/s and latency for

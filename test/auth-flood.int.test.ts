@@ -1,5 +1,5 @@
 /**
- * Issue 6: a flood of 10,000 requests with random secrets (valid checksums,
+ * A flood of 10,000 requests with random secrets (valid checksums,
  * so each could reach argon2) for a real key id must not push the p99 of
  * legitimate ingestion on the same node above 3× its unloaded value. The
  * flood comes from its own process over 50 source addresses; the legitimate

@@ -1,5 +1,5 @@
 /**
- * ops/clickhouse/cluster (issue 8): the example 2-shard × 2-replica config is
+ * ops/clickhouse/cluster: the example 2-shard × 2-replica config is
  * read by ClickHouse's own config loader (chDB, as config.d files) into the
  * cluster Palisade is told about, with the macros the rendered migrations
  * use; every host's {replica} is unique across the cluster, as the

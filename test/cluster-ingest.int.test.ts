@@ -1,6 +1,6 @@
 /**
- * The ingestion suite of test/ingest.int.test.ts on the cluster variant
- * (issue 8): PALISADE_CLICKHOUSE_CLUSTER set, the migrations rendered ON
+ * The ingestion suite of test/ingest.int.test.ts on the cluster variant:
+ * PALISADE_CLICKHOUSE_CLUSTER set, the migrations rendered ON
  * CLUSTER, events written through the Distributed table (foreground inserts)
  * and tenant stats read from the cluster's system.parts. The cluster is the
  * test bridge's one-shard emulation (helpers/cluster-backend.ts): no

@@ -1,5 +1,5 @@
 /**
- * The cluster variant end to end (issue 8), on the test bridge's one-shard
+ * The cluster variant end to end, on the test bridge's one-shard
  * emulation (helpers/cluster-backend.ts; no ClickHouse server, Keeper or
  * Docker here). What it proves: an edge on a cluster refuses to start on
  * pending migrations and `palisade migrate` applies them ON CLUSTER once;

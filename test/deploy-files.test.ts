@@ -3,7 +3,7 @@
  * the Dockerfile is linted (dockerfile-utils, the Docker language server's
  * validator; hadolint too: it has no Debian or npm package, so without it that
  * test is skipped with the install command and named in the runner's summary)
- * and held to the rules of issue 8; every path it COPYs from the build context
+ * and held to the deployment rules; every path it COPYs from the build context
  * exists and survives .dockerignore; docker-compose.yml agrees with the image,
  * the configuration schema and the files it mounts. test/image.int.test.ts
  * then does what the image does.

@@ -1,5 +1,5 @@
 /**
- * Issue 6, abuse and resource limits, attacked over real TLS against a real
+ * Abuse and resource limits, attacked over real TLS against a real
  * server: per-IP and per-key token buckets with their headers, failed-auth
  * throttling (audited, counted, no argon2), slowloris, oversized headers and
  * the per-IP connection cap. Each test speaks from its own loopback address

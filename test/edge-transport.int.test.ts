@@ -1,5 +1,5 @@
 /**
- * Issue 6, transport and personal data, against a real server:
+ * Transport and personal data, against a real server:
  *   - TLS per Mozilla's intermediate profile: TLS 1.0/1.1 and a CBC suite are
  *     refused (and a permissive control server shows the client really
  *     offered them), TLS 1.2 ECDHE-GCM and TLS 1.3 are accepted;

@@ -1,5 +1,5 @@
 /**
- * Issue 3, ClickHouse-side faults on the server path (@clickhouse/client;
+ * ClickHouse-side faults on the server path (@clickhouse/client;
  * the test bridge, or the real server at CLICKHOUSE_URL behind a TCP proxy):
  * a 30 s outage, a spool filled to PALISADE_SPOOL_MAX_BYTES while ClickHouse
  * is down, a graceful shutdown that cannot flush, and a batch ClickHouse

@@ -1,5 +1,5 @@
 /**
- * Issue 3, crash faults: the Palisade process SIGKILLed mid-stream (on both
+ * Crash faults: the Palisade process SIGKILLed mid-stream (on both
  * ClickHouse paths), a torn last spool record, a flipped byte in a spool
  * record, and client retries plus a spool replay. Each drill drives a steady
  * stream of acknowledged requests, injects the fault, recovers, then checks in

@@ -1,5 +1,5 @@
 /**
- * Issue 3, many tenants: 1,000 tenants sending at once, some of them
+ * Many tenants: 1,000 tenants sending at once, some of them
  * backfilling 150 months of history in one request. The events table is
  * partitioned by (tenant, month), so one flush cycle touches a thousand
  * partitions: the flusher must never put more than ClickHouse's

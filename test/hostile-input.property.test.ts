@@ -1,5 +1,5 @@
 /**
- * Issue 6, hostile input at scale, as properties (fast-check): for any input,
+ * Hostile input at scale, as properties (fast-check): for any input,
  *   - the body reader/decompressor returns JSON or a 4xx AppError, nothing
  *     else, and never inflates past its cap (a bomb costs bounded memory);
  *   - validator + sanitiser + the tenant's privacy rules never throw anything

@@ -1,5 +1,5 @@
 /**
- * No customer data and no secret in technical logs (DESIGN §1, issue 6): a
+ * No customer data and no secret in technical logs (a promise of docs/architecture.md): a
  * full scenario runs with canary values in every place a client or operator
  * can put data (event fields, properties, traits, context, ids, rejected
  * events, credentials that fail, admin calls, tenant settings, queries,

@@ -1,5 +1,5 @@
 /**
- * Issue 8's per-stage metrics on a real server, read from its /metrics:
+ * The per-stage metrics on a real server, read from its /metrics:
  * every response counted by route pattern, status class and credential kind
  * (including error-handler answers, 413 and Node's own 431); auth failures by
  * reason; query, flush and ClickHouse latencies; parts per partition; the

@@ -1,5 +1,5 @@
 /**
- * The nasty-payload corpus (issue 6): the static files beside this one
+ * The nasty-payload corpus: the static files beside this one
  * (injection-strings.json, raw-bodies.json) plus what is too big or too
  * binary to keep in the repository, generated here deterministically: deep
  * nesting, 10 MB strings, gzip bombs, invalid UTF-8, oversized batches,
