@@ -9,7 +9,8 @@
  *   each scenario's load, unmeasured, so the table shows a warm server (in a
  *   5 s run, V8's optimising compiler alone took a third of the CPU counted).
  *   BENCH_ONLY=ingest runs only the ingest table; BENCH_PROFILE=<dir> makes
- *   the Palisade server write a V8 CPU profile (--cpu-prof) into <dir>.
+ *   the Palisade server write a V8 CPU profile (--cpu-prof) into <dir>;
+ *   BENCH_ROUTES=track or batch keeps one scenario (to profile it alone).
  * The ingest table's load comes from wrk (-t1, a Lua script for the POST
  * body) when /usr/bin/wrk exists, else from autocannon in this process
  * (BENCH_GENERATOR=autocannon forces it); each server runs in its own child
@@ -30,10 +31,12 @@ const single = JSON.stringify({ event: 'Signed Up', userId: 'u1', properties: { 
 const batch = JSON.stringify({
   batch: Array.from({ length: BATCH }, (_, i) => ({ type: 'track', event: `Event ${i % 5}`, userId: `u${i}`, properties: { plan: 'pro', n: i } })),
 });
+// BENCH_ROUTES=track (or batch) runs one scenario of the ingest table, e.g. to profile it alone.
+const ROUTES = process.env.BENCH_ROUTES?.split(',');
 const SCENARIOS = [
   { name: 'single event', route: 'track', body: single, events: 1 },
   { name: `batch of ${BATCH}`, route: 'batch', body: batch, events: BATCH },
-] as const;
+].filter((s) => !ROUTES || ROUTES.includes(s.route));
 
 interface Measured {
   scenario: string;

@@ -12,7 +12,7 @@ import { guardRows } from '../storage/event-writer.ts';
 import { ingestBody, type IngestContext } from './pipeline.ts';
 
 const ctx: IngestContext = {
-  tenantId: 'tenant_a',
+  tenantId: 'ten_tenantaxxxxx',
   keyId: 'key_1',
   requestId: 'req_1',
   receivedAt: new Date('2026-03-10T12:00:00.000Z'),

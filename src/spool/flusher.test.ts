@@ -78,13 +78,13 @@ function encodeV1Payload(tenantId: string, rows: readonly EventRow[]): Buffer {
 describe('flusher (real chDB)', () => {
   test('rows for two tenants land under the right tenant and the spool is committed', async () => {
     const { spool } = await Spool.open(spoolOptions());
-    await spool.append(encodeSpoolPayload('fa', [row('fa', 'a1'), row('fa', 'a2')]));
-    await spool.append(encodeSpoolPayload('fb', [row('fb', 'b1')]));
-    await spool.append(encodeSpoolPayload('fa', [row('fa', 'a3')]));
+    await spool.append(encodeSpoolPayload('ten_faxxxxxxxxxx', [row('ten_faxxxxxxxxxx', 'a1'), row('ten_faxxxxxxxxxx', 'a2')]));
+    await spool.append(encodeSpoolPayload('ten_fbxxxxxxxxxx', [row('ten_fbxxxxxxxxxx', 'b1')]));
+    await spool.append(encodeSpoolPayload('ten_faxxxxxxxxxx', [row('ten_faxxxxxxxxxx', 'a3')]));
     const f = flusher(spool);
     assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 2 });
-    assert.deepEqual(await counts('fa'), { n: 3, uniq: 3 });
-    assert.deepEqual(await counts('fb'), { n: 1, uniq: 1 });
+    assert.deepEqual(await counts('ten_faxxxxxxxxxx'), { n: 3, uniq: 3 });
+    assert.deepEqual(await counts('ten_fbxxxxxxxxxx'), { n: 1, uniq: 1 });
     assert.equal(spool.stats().records, 0);
     assert.deepEqual(await f.flushOnce(), { rows: 0, tenants: 0 });
     assert.equal(f.status().healthy, true);
@@ -94,32 +94,32 @@ describe('flusher (real chDB)', () => {
 
   test('maxRows bounds a cycle; the rest follows in the next one', async () => {
     const { spool } = await Spool.open(spoolOptions());
-    for (let i = 0; i < 3; i++) await spool.append(encodeSpoolPayload('fm', [0, 1, 2, 3].map((j) => row('fm', `m${i}-${j}`))));
+    for (let i = 0; i < 3; i++) await spool.append(encodeSpoolPayload('ten_fmxxxxxxxxxx', [0, 1, 2, 3].map((j) => row('ten_fmxxxxxxxxxx', `m${i}-${j}`))));
     const f = flusher(spool, wh, { maxRows: 5 });
     assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 1 });
     assert.equal(spool.stats().records, 2);
     await f.flushOnce();
     await f.flushOnce();
-    assert.deepEqual(await counts('fm'), { n: 12, uniq: 12 });
+    assert.deepEqual(await counts('ten_fmxxxxxxxxxx'), { n: 12, uniq: 12 });
     await spool.close();
   });
 
   test('a replay after a crash before the checkpoint, and a retried request, do not double count', async () => {
     const opts = spoolOptions();
     const first = await Spool.open(opts);
-    for (let i = 0; i < 4; i++) await first.spool.append(encodeSpoolPayload('fr', [row('fr', `r${i}a`), row('fr', `r${i}b`)]));
+    for (let i = 0; i < 4; i++) await first.spool.append(encodeSpoolPayload('ten_frxxxxxxxxxx', [row('ten_frxxxxxxxxxx', `r${i}a`), row('ten_frxxxxxxxxxx', `r${i}b`)]));
     await assert.rejects(flusher(crashingBeforeCommit(first.spool)).flushOnce(), /simulated crash/);
-    assert.deepEqual(await counts('fr'), { n: 8, uniq: 8 });
+    assert.deepEqual(await counts('ten_frxxxxxxxxxx'), { n: 8, uniq: 8 });
     assert.deepEqual(first.spool.checkpoint(), { seq: 0, offset: 0 });
     await first.spool.close();
 
     const { spool } = await Spool.open(opts);
     assert.equal(spool.stats().records, 4);
-    await spool.append(encodeSpoolPayload('fr', [row('fr', 'r0a'), row('fr', 'r9')])); // a client retry
+    await spool.append(encodeSpoolPayload('ten_frxxxxxxxxxx', [row('ten_frxxxxxxxxxx', 'r0a'), row('ten_frxxxxxxxxxx', 'r9')])); // a client retry
     const f = flusher(spool);
     assert.deepEqual(await f.flushOnce(), { rows: 10, tenants: 1 });
     await f.flushOnce();
-    assert.deepEqual(await counts('fr'), { n: 9, uniq: 9 });
+    assert.deepEqual(await counts('ten_frxxxxxxxxxx'), { n: 9, uniq: 9 });
     assert.equal(spool.stats().records, 0);
     await spool.close();
   });
@@ -128,64 +128,64 @@ describe('flusher (real chDB)', () => {
     const opts = spoolOptions();
     const first = await Spool.open(opts);
     const ids = (i: number) => new Set([`gen${i}a`, `gen${i}b`]);
-    for (let i = 0; i < 3; i++) await first.spool.append(encodeSpoolPayload('fgen', [row('fgen', `gen${i}a`), row('fgen', `gen${i}b`)], ids(i)));
+    for (let i = 0; i < 3; i++) await first.spool.append(encodeSpoolPayload('ten_fgenxxxxxxxx', [row('ten_fgenxxxxxxxx', `gen${i}a`), row('ten_fgenxxxxxxxx', `gen${i}b`)], ids(i)));
     await assert.rejects(flusher(crashingBeforeCommit(first.spool)).flushOnce(), /simulated crash/);
     await first.spool.close();
 
     const { spool } = await Spool.open(opts);
     // More records behind the replayed ones: the first cycle reads a different range than the one that crashed.
-    await spool.append(encodeSpoolPayload('fgen', [row('fgen', 'gen3a')], ids(3)));
+    await spool.append(encodeSpoolPayload('ten_fgenxxxxxxxx', [row('ten_fgenxxxxxxxx', 'gen3a')], ids(3)));
     const lookups: string[] = [];
     const watched: Warehouse = { ...withInsert((t, p, o) => wh.insertJsonEachRow(t, p, o)), query: (sql, o) => (lookups.push(sql), wh.query(sql, o)) };
     const f = flusher(spool, watched);
     assert.deepEqual(await f.flushOnce(), { rows: 7, tenants: 1 });
     assert.equal(lookups.length, 1, 'records a previous process left are looked up');
-    assert.deepEqual(await counts('fgen'), { n: 7, uniq: 7 });
-    await spool.append(encodeSpoolPayload('fgen', [row('fgen', 'gen4a')], ids(4)));
-    await spool.append(encodeSpoolPayload('fgen', [row('fgen', 'client-1')]));
+    assert.deepEqual(await counts('ten_fgenxxxxxxxx'), { n: 7, uniq: 7 });
+    await spool.append(encodeSpoolPayload('ten_fgenxxxxxxxx', [row('ten_fgenxxxxxxxx', 'gen4a')], ids(4)));
+    await spool.append(encodeSpoolPayload('ten_fgenxxxxxxxx', [row('ten_fgenxxxxxxxx', 'client-1')]));
     assert.deepEqual(await f.flushOnce(), { rows: 2, tenants: 1 });
     assert.equal(lookups.length, 2, 'a client-chosen id is looked up');
-    await spool.append(encodeSpoolPayload('fgen', [row('fgen', 'gen5a')], ids(5)));
+    await spool.append(encodeSpoolPayload('ten_fgenxxxxxxxx', [row('ten_fgenxxxxxxxx', 'gen5a')], ids(5)));
     await f.flushOnce();
     assert.equal(lookups.length, 2, 'only server-generated ids in steady state: no lookup');
-    assert.deepEqual(await counts('fgen'), { n: 10, uniq: 10 });
+    assert.deepEqual(await counts('ten_fgenxxxxxxxx'), { n: 10, uniq: 10 });
     await spool.close();
   });
 
   test('a spool written by the previous release (JSON payloads) is flushed after the upgrade, guard included', async () => {
     const opts = spoolOptions();
     const old = await Spool.open(opts);
-    await old.spool.append(encodeV1Payload('fold', [row('fold', 'o1'), row('fold', 'o2')]));
-    await old.spool.append(encodeV1Payload('fold', [row('other', 'o3')]));
+    await old.spool.append(encodeV1Payload('ten_foldxxxxxxxx', [row('ten_foldxxxxxxxx', 'o1'), row('ten_foldxxxxxxxx', 'o2')]));
+    await old.spool.append(encodeV1Payload('ten_foldxxxxxxxx', [row('ten_otherxxxxxxx', 'o3')]));
     await old.spool.close();
 
     const { spool } = await Spool.open(opts);
-    await spool.append(encodeSpoolPayload('fold', [row('fold', 'o4')]));
+    await spool.append(encodeSpoolPayload('ten_foldxxxxxxxx', [row('ten_foldxxxxxxxx', 'o4')]));
     const f = flusher(spool);
     assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 1 });
-    assert.deepEqual(await counts('fold'), { n: 3, uniq: 3 });
-    assert.deepEqual(await counts('other'), { n: 0, uniq: 0 });
-    assert.deepEqual((await deadLetters('fold')).map((d) => [d.message_id, d.reason]), [['o3', 'guard_violation']]);
+    assert.deepEqual(await counts('ten_foldxxxxxxxx'), { n: 3, uniq: 3 });
+    assert.deepEqual(await counts('ten_otherxxxxxxx'), { n: 0, uniq: 0 });
+    assert.deepEqual((await deadLetters('ten_foldxxxxxxxx')).map((d) => [d.message_id, d.reason]), [['o3', 'guard_violation']]);
     assert.equal(spool.stats().records, 0);
     await spool.close();
   });
 
   test('a row ClickHouse refuses is dead-lettered (once, even on replay) while its batch-mates land', async () => {
     const opts = spoolOptions();
-    const poisoned = row('fp', 'p-bad', { 'a.b': 1, a: { b: 2 }, note: MARKER });
-    const batch = [row('fp', 'p1'), row('fp', 'p2'), poisoned, row('fp', 'p3'), row('fp', 'p4')];
+    const poisoned = row('ten_fpxxxxxxxxxx', 'p-bad', { 'a.b': 1, a: { b: 2 }, note: MARKER });
+    const batch = [row('ten_fpxxxxxxxxxx', 'p1'), row('ten_fpxxxxxxxxxx', 'p2'), poisoned, row('ten_fpxxxxxxxxxx', 'p3'), row('ten_fpxxxxxxxxxx', 'p4')];
     const first = await Spool.open(opts);
-    await first.spool.append(encodeSpoolPayload('fp', batch));
-    await first.spool.append(encodeSpoolPayload('fq', [row('fq', 'q1')]));
+    await first.spool.append(encodeSpoolPayload('ten_fpxxxxxxxxxx', batch));
+    await first.spool.append(encodeSpoolPayload('ten_fqxxxxxxxxxx', [row('ten_fqxxxxxxxxxx', 'q1')]));
     await assert.rejects(flusher(crashingBeforeCommit(first.spool)).flushOnce());
     await first.spool.close();
 
     const { spool } = await Spool.open(opts);
     const f = flusher(spool);
     assert.deepEqual(await f.flushOnce(), { rows: 6, tenants: 2 });
-    assert.deepEqual(await counts('fp'), { n: 4, uniq: 4 });
-    assert.deepEqual(await counts('fq'), { n: 1, uniq: 1 });
-    const dl = await deadLetters('fp');
+    assert.deepEqual(await counts('ten_fpxxxxxxxxxx'), { n: 4, uniq: 4 });
+    assert.deepEqual(await counts('ten_fqxxxxxxxxxx'), { n: 1, uniq: 1 });
+    const dl = await deadLetters('ten_fpxxxxxxxxxx');
     assert.equal(dl.length, 1, 'replayed dead letter deduplicated by the engine');
     assert.equal(dl[0]?.message_id, 'p-bad');
     assert.match(dl[0]?.reason ?? '', /Code: 117/);
@@ -198,15 +198,15 @@ describe('flusher (real chDB)', () => {
 
   test('guard violations dead-letter the offending rows with reason guard_violation; the rest land', async () => {
     const { spool } = await Spool.open(spoolOptions());
-    const badType = { ...row('fg', 'g4'), type: 'purchase' } as unknown as EventRow;
-    await spool.append(encodeSpoolPayload('fg', [row('fg', 'g1'), row('other-tenant', 'g2'), row('fg', 'g3'), badType]));
+    const badType = { ...row('ten_fgxxxxxxxxxx', 'g4'), type: 'purchase' } as unknown as EventRow;
+    await spool.append(encodeSpoolPayload('ten_fgxxxxxxxxxx', [row('ten_fgxxxxxxxxxx', 'g1'), row('ten_othertenantx', 'g2'), row('ten_fgxxxxxxxxxx', 'g3'), badType]));
     const f = flusher(spool);
     assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 1 });
-    assert.deepEqual(await counts('fg'), { n: 2, uniq: 2 });
-    assert.deepEqual(await counts('other-tenant'), { n: 0, uniq: 0 });
-    const dl = await deadLetters('fg');
+    assert.deepEqual(await counts('ten_fgxxxxxxxxxx'), { n: 2, uniq: 2 });
+    assert.deepEqual(await counts('ten_othertenantx'), { n: 0, uniq: 0 });
+    const dl = await deadLetters('ten_fgxxxxxxxxxx');
     assert.deepEqual(dl.map((d) => [d.message_id, d.reason]), [['g2', 'guard_violation'], ['g4', 'guard_violation']]);
-    const logged = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.code === 'guard_violation' && l.tenantId === 'fg');
+    const logged = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.code === 'guard_violation' && l.tenantId === 'ten_fgxxxxxxxxxx');
     assert.equal(logged.length, 1);
     assert.equal(logged[0]?.level, 50);
     assert.equal(f.status().guardViolations, 2, 'counted for the alert');
@@ -223,7 +223,7 @@ describe('flusher (real chDB)', () => {
       await wh.insertJsonEachRow(table, payload, o);
     });
     const { spool } = await Spool.open(spoolOptions());
-    await spool.append(encodeSpoolPayload('fu', [row('fu', 'u1'), row('fu', 'u2')]));
+    await spool.append(encodeSpoolPayload('ten_fuxxxxxxxxxx', [row('ten_fuxxxxxxxxxx', 'u1'), row('ten_fuxxxxxxxxxx', 'u2')]));
     const commits: number[] = [];
     const watched: FlusherOptions['spool'] = {
       read: (c, l) => spool.read(c, l), checkpoint: () => spool.checkpoint(), stats: () => spool.stats(),
@@ -244,7 +244,7 @@ describe('flusher (real chDB)', () => {
     assert.deepEqual(commits, [4], 'committed once, after the fourth insert attempt succeeded');
     assert.ok(f.status().healthy && f.status().consecutiveFailures === 0);
     assert.ok(Date.now() - started < 2_000, 'full-jitter backoff from 100 ms: three retries well under 2 s');
-    assert.deepEqual(await counts('fu'), { n: 2, uniq: 2 });
+    assert.deepEqual(await counts('ten_fuxxxxxxxxxx'), { n: 2, uniq: 2 });
     assert.deepEqual(await f.stop({ deadlineMs: 1000 }), { drained: true, records: 0 });
     await spool.close();
   });
@@ -256,22 +256,22 @@ describe('flusher (real chDB)', () => {
       await wh.insertJsonEachRow(table, payload, o);
     });
     const { spool } = await Spool.open(spoolOptions());
-    for (let i = 0; i < 2; i++) await spool.append(encodeSpoolPayload('fl', [0, 1, 2, 3].map((j) => row('fl', `l${i}-${j}`))));
+    for (let i = 0; i < 2; i++) await spool.append(encodeSpoolPayload('ten_flxxxxxxxxxx', [0, 1, 2, 3].map((j) => row('ten_flxxxxxxxxxx', `l${i}-${j}`))));
     const f = flusher(spool, limited, { maxRows: 8 });
     await assert.rejects(f.flushOnce(), (e: unknown) => e instanceof WarehouseError && e.kind === 'limit');
     assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 1 });
     assert.deepEqual(await f.flushOnce(), { rows: 4, tenants: 1 });
-    assert.deepEqual(await counts('fl'), { n: 8, uniq: 8 });
+    assert.deepEqual(await counts('ten_flxxxxxxxxxx'), { n: 8, uniq: 8 });
     await spool.close();
   });
 
   test('a record that is not a spool payload is dead-lettered and the flusher moves on', async () => {
     const { spool } = await Spool.open(spoolOptions());
     await spool.append(Buffer.from('not json'));
-    await spool.append(encodeSpoolPayload('fd', [row('fd', 'd1')]));
+    await spool.append(encodeSpoolPayload('ten_fdxxxxxxxxxx', [row('ten_fdxxxxxxxxxx', 'd1')]));
     const f = flusher(spool);
     assert.deepEqual(await f.flushOnce(), { rows: 1, tenants: 1 });
-    assert.deepEqual(await counts('fd'), { n: 1, uniq: 1 });
+    assert.deepEqual(await counts('ten_fdxxxxxxxxxx'), { n: 1, uniq: 1 });
     const [dl] = await wh.query<{ reason: string; row: string }>("SELECT reason, row FROM dead_letters WHERE tenant_id = '' AND row = 'not json'");
     assert.equal(dl?.reason, 'undecodable_payload');
     assert.equal(spool.stats().records, 0);
@@ -282,10 +282,10 @@ describe('flusher (real chDB)', () => {
     const { spool } = await Spool.open(spoolOptions());
     const f = flusher(spool, wh, { intervalMs: 60_000 });
     f.start();
-    await spool.append(encodeSpoolPayload('fs', [row('fs', 's1')]));
-    await spool.append(encodeSpoolPayload('fs', [row('fs', 's2')]));
+    await spool.append(encodeSpoolPayload('ten_fsxxxxxxxxxx', [row('ten_fsxxxxxxxxxx', 's1')]));
+    await spool.append(encodeSpoolPayload('ten_fsxxxxxxxxxx', [row('ten_fsxxxxxxxxxx', 's2')]));
     assert.deepEqual(await f.stop({ deadlineMs: 5_000 }), { drained: true, records: 0 });
-    assert.deepEqual(await counts('fs'), { n: 2, uniq: 2 });
+    assert.deepEqual(await counts('ten_fsxxxxxxxxxx'), { n: 2, uniq: 2 });
     await spool.close();
   });
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import type { EventRow } from '../../schemas/event-row.ts';
 import type { ChdbWarehouse } from './chdb-warehouse.ts';
+import { newTenantId } from '../control/tenant-id.ts';
 import { fileEngine } from '../../test/helpers/engine.ts';
 import { chunkByMonth, EventWriter, guardRows, GuardViolation, IDS_PER_LOOKUP, lineBoundTo, linePrefix, MAX_PARTITIONS_PER_INSERT, packPartitions, toInsertRow } from './event-writer.ts';
 import { WarehouseError } from './warehouse.ts';
@@ -13,7 +14,7 @@ before(async () => {
 });
 
 const row = (over: Partial<EventRow> = {}): EventRow => ({
-  tenant_id: 'ten_A',
+  tenant_id: 'ten_Axxxxxxxxxxx',
   message_id: 'm1',
   type: 'track',
   event: 'E',
@@ -35,12 +36,12 @@ const row = (over: Partial<EventRow> = {}): EventRow => ({
 });
 
 test('well-formed rows of the batch tenant pass', () => {
-  guardRows('ten_A', [row(), row({ message_id: 'm2', sent_at: '2026-11-24 09:00:00.000' })]);
+  guardRows('ten_Axxxxxxxxxxx', [row(), row({ message_id: 'm2', sent_at: '2026-11-24 09:00:00.000' })]);
 });
 
 test('the second check refuses a row of another tenant and malformed columns', () => {
   const cases: [string, EventRow][] = [
-    ['tenant_id differs', row({ tenant_id: 'ten_B' })],
+    ['tenant_id differs', row({ tenant_id: 'ten_Bxxxxxxxxxxx' })],
     ['message_id malformed', row({ message_id: '' })],
     ['message_id malformed', row({ message_id: 'x'.repeat(300) })],
     ['type is not an event type', row({ type: 'drop' as EventRow['type'] })],
@@ -49,7 +50,7 @@ test('the second check refuses a row of another tenant and malformed columns', (
     ['user_id must be a string', row({ user_id: 5 as unknown as string })],
   ];
   for (const [why, r] of cases) {
-    assert.throws(() => guardRows('ten_A', [row({ message_id: 'ok' }), r]), (err: unknown) => {
+    assert.throws(() => guardRows('ten_Axxxxxxxxxxx', [row({ message_id: 'ok' }), r]), (err: unknown) => {
       assert.ok(err instanceof GuardViolation);
       assert.equal(err.rowIndex, 1);
       assert.match(err.message, new RegExp(why));
@@ -57,6 +58,14 @@ test('the second check refuses a row of another tenant and malformed columns', (
     });
   }
   assert.throws(() => guardRows("ten_A' OR 1", [row()]), GuardViolation);
+});
+
+test('a batch tenant id of any form Palisade does not issue is refused (one pattern: src/control/tenant-id.ts)', () => {
+  // Each of these passed the writer's old, looser pattern ([A-Za-z0-9_-]{1,64}).
+  for (const id of ['tenant_a', 'ten_short', 'ten_Axxxxxxxxxxxx', 'TEN_Axxxxxxxxxxx', 'ten-Axxxxxxxxxxx', 'ten_Axxxxxxxxxx_']) {
+    assert.throws(() => guardRows(id, [row({ tenant_id: id })]), (err: unknown) => err instanceof GuardViolation && err.rowIndex === -1, id);
+  }
+  guardRows(newTenantId(), []);
 });
 
 /** One row per month for `months` months back from 2026-11: a tenant backfilling its history. */
@@ -74,19 +83,19 @@ async function stored(tenant: string): Promise<{ n: number; uniq: number }> {
 }
 
 test('the insert-time check binds each spooled line to the batch tenant, as one row', () => {
-  const prefix = linePrefix('ten_A');
-  const line = toInsertRow('ten_A', row()).line;
+  const prefix = linePrefix('ten_Axxxxxxxxxxx');
+  const line = toInsertRow('ten_Axxxxxxxxxxx', row()).line;
   assert.ok(lineBoundTo(prefix, line));
-  assert.ok(!lineBoundTo(prefix, toInsertRow('ten_B', row({ tenant_id: 'ten_B' })).line), 'another tenant');
-  assert.ok(!lineBoundTo(linePrefix('ten_A2'), line), 'a tenant id that is a prefix of another');
-  const smuggled = Buffer.concat([line.subarray(0, line.length - 1), Buffer.from('\n'), toInsertRow('ten_B', row({ tenant_id: 'ten_B' })).line]);
+  assert.ok(!lineBoundTo(prefix, toInsertRow('ten_Bxxxxxxxxxxx', row({ tenant_id: 'ten_Bxxxxxxxxxxx' })).line), 'another tenant');
+  assert.ok(!lineBoundTo(linePrefix('ten_A2xxxxxxxxxx'), line), 'a tenant id that is a prefix of another');
+  const smuggled = Buffer.concat([line.subarray(0, line.length - 1), Buffer.from('\n'), toInsertRow('ten_Bxxxxxxxxxxx', row({ tenant_id: 'ten_Bxxxxxxxxxxx' })).line]);
   assert.ok(!lineBoundTo(prefix, smuggled), 'a second row behind a newline');
   assert.ok(!lineBoundTo(prefix, line.subarray(0, line.length - 1)), 'no newline');
-  assert.throws(() => toInsertRow('ten_A', row({ tenant_id: 'ten_B' })), GuardViolation);
+  assert.throws(() => toInsertRow('ten_Axxxxxxxxxxx', row({ tenant_id: 'ten_Bxxxxxxxxxxx' })), GuardViolation);
 });
 
 test('chunkByMonth keeps every row and puts at most the limit of months in a chunk', () => {
-  const rows = backfill('ten_A', 250);
+  const rows = backfill('ten_Axxxxxxxxxxx', 250);
   const chunks = chunkByMonth(rows);
   assert.deepEqual(chunks.map((c) => new Set(c.map((r) => r.timestamp.slice(0, 7))).size), [100, 100, 50]);
   assert.equal(chunks.flat().length, 250);
@@ -94,44 +103,44 @@ test('chunkByMonth keeps every row and puts at most the limit of months in a chu
 });
 
 test('a 150-month backfill lands: one INSERT never spans more partitions than ClickHouse allows', async () => {
-  const rows = backfill('ten_backfill', 150);
+  const rows = backfill('ten_backfillxxxx', 150);
   // The engine itself refuses the whole block in one INSERT (TOO_MANY_PARTS, which the
   // flusher must treat as "retry later" because it also means merges are behind).
   await assert.rejects(
     wh.insertJsonEachRow('events', Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n'))),
     (err: unknown) => err instanceof WarehouseError && err.clickhouseCode === 252,
   );
-  const r = await new EventWriter(wh).write('ten_backfill', rows, 'tok1');
+  const r = await new EventWriter(wh).write('ten_backfillxxxx', rows, 'tok1');
   assert.deepEqual(r, { inserted: 150, duplicates: 0, inserts: Math.ceil(150 / MAX_PARTITIONS_PER_INSERT) });
-  assert.deepEqual(await stored('ten_backfill'), { n: 150, uniq: 150 });
+  assert.deepEqual(await stored('ten_backfillxxxx'), { n: 150, uniq: 150 });
   // The same batch again (a spool replay): nothing new.
-  assert.deepEqual(await new EventWriter(wh).write('ten_backfill', rows, 'tok1'), { inserted: 0, duplicates: 150, inserts: 0 });
-  assert.deepEqual(await stored('ten_backfill'), { n: 150, uniq: 150 });
+  assert.deepEqual(await new EventWriter(wh).write('ten_backfillxxxx', rows, 'tok1'), { inserted: 0, duplicates: 150, inserts: 0 });
+  assert.deepEqual(await stored('ten_backfillxxxx'), { n: 150, uniq: 150 });
 });
 
 test('a replay that finds part of its batch stored writes the rest, under a token of its own', async () => {
-  const all = backfill('ten_partial', 3, 'p');
+  const all = backfill('ten_partialxxxxx', 3, 'p');
   const writer = new EventWriter(wh);
   // A crash after some of the batch's parts were committed: same spool token, fewer rows.
-  await writer.write('ten_partial', all.slice(0, 1), 'same-token');
-  const r = await writer.write('ten_partial', all, 'same-token');
+  await writer.write('ten_partialxxxxx', all.slice(0, 1), 'same-token');
+  const r = await writer.write('ten_partialxxxxx', all, 'same-token');
   assert.deepEqual(r, { inserted: 2, duplicates: 1, inserts: 1 });
-  assert.deepEqual(await stored('ten_partial'), { n: 3, uniq: 3 });
+  assert.deepEqual(await stored('ten_partialxxxxx'), { n: 3, uniq: 3 });
 });
 
 test('more message ids than one lookup carries are all checked', async () => {
-  const rows = Array.from({ length: IDS_PER_LOOKUP * 2 + 10 }, (_, i) => row({ tenant_id: 'ten_many', message_id: `id-${i}` }));
+  const rows = Array.from({ length: IDS_PER_LOOKUP * 2 + 10 }, (_, i) => row({ tenant_id: 'ten_manyxxxxxxxx', message_id: `id-${i}` }));
   const writer = new EventWriter(wh);
-  assert.equal((await writer.write('ten_many', rows.slice(0, IDS_PER_LOOKUP + 5), 'm1')).inserted, IDS_PER_LOOKUP + 5);
-  const r = await writer.write('ten_many', rows, 'm2');
+  assert.equal((await writer.write('ten_manyxxxxxxxx', rows.slice(0, IDS_PER_LOOKUP + 5), 'm1')).inserted, IDS_PER_LOOKUP + 5);
+  const r = await writer.write('ten_manyxxxxxxxx', rows, 'm2');
   assert.deepEqual(r, { inserted: IDS_PER_LOOKUP + 5, duplicates: IDS_PER_LOOKUP + 5, inserts: 1 });
-  assert.deepEqual(await stored('ten_many'), { n: rows.length, uniq: rows.length });
+  assert.deepEqual(await stored('ten_manyxxxxxxxx'), { n: rows.length, uniq: rows.length });
 });
 
 test('many tenants share INSERTs of at most 100 partitions; a replay inserts nothing', async () => {
   const batches = Array.from({ length: 250 }, (_, i) => ({
-    tenantId: `ten_mt${i}`,
-    rows: [row({ tenant_id: `ten_mt${i}`, message_id: `x${i}a` }), row({ tenant_id: `ten_mt${i}`, message_id: `x${i}b` })],
+    tenantId: `ten_mt${String(i).padStart(10, '0')}`,
+    rows: [row({ tenant_id: `ten_mt${String(i).padStart(10, '0')}`, message_id: `x${i}a` }), row({ tenant_id: `ten_mt${String(i).padStart(10, '0')}`, message_id: `x${i}b` })],
     token: `tok${i}`,
   }));
   assert.deepEqual(packPartitions(batches).map((c) => c.tenants.length), [100, 100, 50]);
@@ -147,18 +156,18 @@ test('writeMany guards every row against its own batch tenant before writing any
   const writer = new EventWriter(wh);
   await assert.rejects(
     writer.writeMany([
-      { tenantId: 'ten_g1', rows: [row({ tenant_id: 'ten_g1', message_id: 'g1' })], token: 'a' },
-      { tenantId: 'ten_g2', rows: [row({ tenant_id: 'ten_g1', message_id: 'g2' })], token: 'b' },
+      { tenantId: 'ten_g1xxxxxxxxxx', rows: [row({ tenant_id: 'ten_g1xxxxxxxxxx', message_id: 'g1' })], token: 'a' },
+      { tenantId: 'ten_g2xxxxxxxxxx', rows: [row({ tenant_id: 'ten_g1xxxxxxxxxx', message_id: 'g2' })], token: 'b' },
     ]),
     GuardViolation,
   );
-  assert.deepEqual(await stored('ten_g1'), { n: 0, uniq: 0 });
+  assert.deepEqual(await stored('ten_g1xxxxxxxxxx'), { n: 0, uniq: 0 });
 });
 
 test('a chunk ClickHouse refuses as bad data comes back for a tenant-by-tenant write; other chunks land', async () => {
   const batches = Array.from({ length: 150 }, (_, i) => ({
-    tenantId: `ten_ref${i}`,
-    rows: [row({ tenant_id: `ten_ref${i}`, message_id: `r${i}`, properties: i === 120 ? { 'a.b': 1, a: { b: 2 } } : { ok: i } })],
+    tenantId: `ten_ref${String(i).padStart(9, '0')}`,
+    rows: [row({ tenant_id: `ten_ref${String(i).padStart(9, '0')}`, message_id: `r${i}`, properties: i === 120 ? { 'a.b': 1, a: { b: 2 } } : { ok: i } })],
     token: `t${i}`,
   }));
   const r = await new EventWriter(wh).writeMany(batches);

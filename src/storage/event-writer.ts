@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CLICKHOUSE_TIME_RE, EVENT_TYPES, type EventRow } from '../../schemas/event-row.ts';
+import { TENANT_ID } from '../control/tenant-id.ts';
 import { WarehouseError, type Warehouse } from './warehouse.ts';
 
 export class GuardViolation extends Error {
@@ -26,7 +27,7 @@ export class GuardViolation extends Error {
 }
 
 const TYPES = new Set<string>(EVENT_TYPES);
-const TENANT_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
 const MAX_ID = 256;
 
 function isPlainObject(v: unknown): boolean {
@@ -59,7 +60,7 @@ export function guardFailure(tenantId: string, row: EventRow): string | null {
 }
 
 export function checkTenantId(tenantId: string): void {
-  if (!TENANT_RE.test(tenantId)) throw new GuardViolation('batch tenant id is malformed', tenantId, -1);
+  if (!TENANT_ID.test(tenantId)) throw new GuardViolation('batch tenant id is malformed', tenantId, -1);
 }
 
 export function guardRows(tenantId: string, rows: readonly EventRow[]): void {
