@@ -52,7 +52,7 @@ function base(deps: AppDeps, listener: 'api' | 'admin'): Hono<Env> {
   // Outermost, so its status is the one sent and its time covers every other middleware.
   if (deps.httpMetrics) app.use('*', httpMetrics({ listener, sink: deps.httpMetrics }));
   app.use('*', requestContext({ logger: deps.logger, clientIp: clientIpResolver(deps.trustedProxies), listener }));
-  for (const mw of apiSecurityHeaders()) app.use('*', mw);
+  app.use('*', apiSecurityHeaders());
   const g = deps.governance;
   const keys = deps.ingest.keys;
   // Failed authentications on every route end up here: note them for the audit log.

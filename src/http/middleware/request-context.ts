@@ -21,7 +21,11 @@ export function requestContext(o: { logger: Logger; clientIp: ClientIpResolver; 
     const requestId = randomUUID();
     c.set('requestId', requestId);
     c.set('clientIp', o.clientIp(c.env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for')));
-    c.header('X-Request-Id', requestId);
+    // On the Node response when there is one: a header set through Hono makes
+    // @hono/node-server build an undici Headers for every response (see security-headers.ts).
+    const out = c.env?.outgoing;
+    if (out && typeof out.setHeader === 'function' && !out.headersSent) out.setHeader('X-Request-Id', requestId);
+    else c.header('X-Request-Id', requestId);
     await next();
     const status = c.res.status;
     const level = o.listener === 'admin' || status >= 400 ? 'info' : 'debug';
