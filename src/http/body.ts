@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { gunzip as gunzipCb, inflate as inflateCb } from 'node:zlib';
 import { AppError, ErrorCode } from '../errors/index.ts';
 import { assertEnvelopeKey, scanBodyForSecretKeys } from './credentials.ts';
+import { incomingHeader } from './request-headers.ts';
 
 const gunzip = promisify(gunzipCb);
 const inflate = promisify(inflateCb);
@@ -51,8 +52,13 @@ async function* fromWebStream(body: ReadableStream<Uint8Array>): AsyncIterable<U
  * the CPU of a single-event request. In-process app.request() tests have no
  * IncomingMessage and read the Request's stream instead.
  */
+/** A header of the request: from Node's parse when there is a Node request (no undici Headers built). */
+function headerOf(req: Request, incoming: IncomingMessage | undefined, name: string): string | undefined {
+  return incoming ? incomingHeader(incoming, name) : (req.headers.get(name) ?? undefined);
+}
+
 async function readCapped(req: Request, max: number, incoming?: IncomingMessage): Promise<Buffer> {
-  const declared = Number(req.headers.get('content-length') ?? NaN);
+  const declared = Number(headerOf(req, incoming, 'content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > max) throw tooLarge(max);
   if (incoming && !incoming.readableDidRead) {
     // Stop reading at the cap; the 413 goes out and the connection is closed.
@@ -121,7 +127,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export async function readJsonBody(req: Request, limits: BodyLimits, incoming?: IncomingMessage, options: ReadJsonOptions = {}): Promise<unknown> {
   const raw = await readCapped(req, limits.maxBodyBytes, incoming);
-  const encoding = (req.headers.get('content-encoding') ?? '').trim().toLowerCase();
+  const encoding = (headerOf(req, incoming, 'content-encoding') ?? '').trim().toLowerCase();
   const body = await decode(raw, encoding, encoding === '' || encoding === 'identity' ? limits.maxBodyBytes : limits.maxDecompressedBytes);
   if (body.length === 0) throw new AppError(ErrorCode.INVALID_JSON, 'the request body is empty');
   options.onBytes?.(body.length);

@@ -22,6 +22,7 @@ import { clientIpResolver, forwardedPlainHttp } from './client-ip.ts';
 import { credentialFromHeader } from './credentials.ts';
 import { errorResponse, onError } from './errors.ts';
 import type { Env } from './types.ts';
+import { requestHeader } from './request-headers.ts';
 
 const gunzip = promisify(gunzipCb);
 
@@ -68,7 +69,7 @@ async function scanBody(c: Context<Env>): Promise<string> {
     return Buffer.concat(parts).toString('latin1');
   }
   const raw = Buffer.concat(parts).subarray(0, MAX_SCAN_BYTES);
-  if ((c.req.header('content-encoding') ?? '').toLowerCase().includes('gzip')) {
+  if ((requestHeader(c, 'content-encoding') ?? '').toLowerCase().includes('gzip')) {
     try {
       return (await gunzip(raw, { maxOutputLength: 4 * MAX_SCAN_BYTES })).toString('latin1');
     } catch {
@@ -89,7 +90,7 @@ function decoded(url: string): string {
 /** Every credential-looking thing the request carries (at most a few), and whether it carried any at all. */
 async function credentialsIn(c: Context<Env>): Promise<{ any: boolean; tokens: string[] }> {
   const url = c.req.url;
-  const authorization = c.req.header('authorization');
+  const authorization = requestHeader(c, 'authorization');
   const body = await scanBody(c);
   const tokens = new Set<string>();
   const fromHeader = credentialFromHeader(authorization);
@@ -121,7 +122,7 @@ async function provenSecretKeys(tokens: string[], auth: Authenticator): Promise<
 
 function dashboardRedirect(c: Context<Env>, httpsPort: number): Response | undefined {
   if ((c.req.method !== 'GET' && c.req.method !== 'HEAD') || !/^\/dashboard(\/|$)/.test(c.req.path)) return undefined;
-  const hostHeader = c.req.header('host') ?? '';
+  const hostHeader = requestHeader(c, 'host') ?? '';
   const host = hostHeader.startsWith('[') ? hostHeader.slice(0, hostHeader.indexOf(']') + 1) : hostHeader.split(':')[0] ?? '';
   // Only a plain host name or address: the Host header is the client's, and must not build an open redirect.
   if (!HOST_RE.test(host)) return undefined;
@@ -156,7 +157,7 @@ export async function refuseInsecure(c: Context<Env>, d: InsecureTransportDeps, 
 export function forwardedHttpGuard(d: InsecureTransportDeps): MiddlewareHandler<Env> {
   const plain = forwardedPlainHttp(d.trustedProxies);
   return async function forwardedHttpGuard(c, next) {
-    if (plain(c.env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-proto'))) return refuseInsecure(c, d, 'forwarded_http');
+    if (plain(c.env?.incoming?.socket?.remoteAddress, requestHeader(c, 'x-forwarded-proto'))) return refuseInsecure(c, d, 'forwarded_http');
     return next();
   };
 }
@@ -169,7 +170,7 @@ export function createPlainHttpApp(d: InsecureTransportDeps): Hono<Env> {
     const started = performance.now();
     const requestId = randomUUID();
     c.set('requestId', requestId);
-    c.set('clientIp', clientIp(c.env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for')));
+    c.set('clientIp', clientIp(c.env?.incoming?.socket?.remoteAddress, requestHeader(c, 'x-forwarded-for')));
     c.header('X-Request-Id', requestId);
     c.header('Cache-Control', 'no-store');
     c.header('Connection', 'close');

@@ -19,6 +19,7 @@ import { ErrorCode, isAppError } from '../../errors/index.ts';
 import type { Logger } from '../../log/index.ts';
 import { countryResolver } from '../client-ip.ts';
 import type { Env } from '../types.ts';
+import { requestHeader } from '../request-headers.ts';
 
 /** Failures that say "someone is trying credentials" (edge-limits.ts counts the same ones): not a missing header, not our overload. */
 const GUESSING = new Set<AuthFailureReason>(['malformed', 'bad_checksum', 'unknown_key', 'wrong_secret', 'revoked', 'throttled']);
@@ -57,17 +58,17 @@ export function accessWatch(d: AccessWatchDeps): MiddlewareHandler<Env> {
     }
     const p = c.get('principal');
     if (!p) return;
-    const origin = c.req.header('origin');
+    const origin = requestHeader(c, 'origin');
     // Browsers send Origin on every POST and Sec-Fetch-Site on every request; page scripts cannot remove
     // either. Not Sec-Fetch-Mode: Node's own fetch sends that one from servers.
-    const fromBrowser = origin !== undefined || c.req.header('sec-fetch-site') !== undefined;
+    const fromBrowser = origin !== undefined || requestHeader(c, 'sec-fetch-site') !== undefined;
     const suspicious = fromBrowser && p.scope === 'ingest';
     d.watch.authenticated({
       keyId: p.keyId,
       tenantId: p.tenantId,
       scope: p.scope,
       ip,
-      country: d.countryHeader ? country(c.env?.incoming?.socket?.remoteAddress, c.req.header(d.countryHeader)) : undefined,
+      country: d.countryHeader ? country(c.env?.incoming?.socket?.remoteAddress, requestHeader(c, d.countryHeader.toLowerCase())) : undefined,
       fromBrowser,
       originAllowed: suspicious && origin !== undefined ? (d.keys.tenant(p.tenantId)?.allowedOrigins.includes(origin) ?? false) : false,
       origin: suspicious ? cleanOrigin(origin) : undefined,

@@ -9,6 +9,7 @@ import type { MiddlewareHandler } from 'hono';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import { credentialFromHeader } from '../credentials.ts';
 import type { Env } from '../types.ts';
+import { requestHeader } from '../request-headers.ts';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
@@ -18,7 +19,7 @@ export function adminToken(token: string): MiddlewareHandler<Env> {
   const expected = digest(token);
   return async function adminToken(c, next) {
     if (c.get('adminAuthenticated')) return next();
-    const presented = credentialFromHeader(c.req.header('authorization'));
+    const presented = credentialFromHeader(requestHeader(c, 'authorization'));
     // Compare digests so length differences leak nothing and timing is constant.
     if (!presented || !timingSafeEqual(digest(presented), expected)) {
       throw new AppError(ErrorCode.UNAUTHORIZED, 'admin token required (Authorization: Bearer <token>)');

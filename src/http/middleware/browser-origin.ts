@@ -9,11 +9,12 @@ import type { KeyTable } from '../../auth/key-table.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import type { Env } from '../types.ts';
 import { allowOrigin } from './cors.ts';
+import { requestHeader } from '../request-headers.ts';
 
 export function browserOrigin(o: { keys: Pick<KeyTable, 'tenant'>; exposeHeaders: string }): MiddlewareHandler<Env> {
   return async function browserOrigin(c, next) {
     const principal = c.get('principal');
-    const origin = c.req.header('origin');
+    const origin = requestHeader(c, 'origin');
     const tenant = principal && o.keys.tenant(principal.tenantId);
     const allowed = origin !== undefined && tenant !== undefined && tenant.allowedOrigins.includes(origin);
     if (principal?.scope === 'browser' && !allowed) {

@@ -14,6 +14,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import type { Env } from '../types.ts';
+import { requestHeader } from '../request-headers.ts';
 
 /** Makes the response readable by `origin` ('*' for a public asset: no Vary, nothing exposed). */
 export function allowOrigin(c: Context<Env>, origin: string, exposeHeaders?: string): void {
@@ -36,7 +37,7 @@ export interface CorsOptions {
 export function cors(o: CorsOptions): MiddlewareHandler<Env> {
   const refused = (origin: string | undefined) => o.refuse?.(origin) ?? new AppError(ErrorCode.ORIGIN_NOT_ALLOWED, 'origin not allowed');
   return async function cors(c, next) {
-    const origin = c.req.header('origin');
+    const origin = requestHeader(c, 'origin');
     const allowed = origin !== undefined && o.origin(origin, c);
     if (c.req.method === 'OPTIONS') {
       if (!allowed) throw refused(origin);

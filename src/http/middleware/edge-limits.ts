@@ -24,6 +24,7 @@ import { policyHeader, rateLimitHeader, type BucketPolicy, type Decision, type T
 import { clientKey, ipPrefix } from '../../net/ip-prefix.ts';
 import type { Env } from '../types.ts';
 import { allowOrigin } from './cors.ts';
+import { requestHeader } from '../request-headers.ts';
 
 /** Failures that say "someone is guessing" (trying a key in its cool-down too); not a missing credential, not our own overload. */
 const COUNTED = new Set<AuthFailureReason>(['malformed', 'bad_checksum', 'unknown_key', 'wrong_secret', 'revoked', 'throttled']);
@@ -66,7 +67,7 @@ function setHeaders(c: Context<Env>, d: Decision): void {
 
 /** A refusal must be readable by the browser SDK, or it cannot tell "stop" from "retry after N s". */
 function corsForRefusal(c: Context<Env>, l: EdgeLimits): void {
-  const origin = c.req.header('origin');
+  const origin = requestHeader(c, 'origin');
   if (origin && l.isKnownOrigin(origin)) allowOrigin(c, origin, EXPOSED_HEADERS);
 }
 

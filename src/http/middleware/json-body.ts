@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import { assertJsonContentType, readJsonBody, type BodyLimits } from '../body.ts';
 import { credentialFromHeader } from '../credentials.ts';
 import type { Env } from '../types.ts';
+import { requestHeader } from '../request-headers.ts';
 
 /**
  * `anyLabel`: the tracking routes take a JSON body whatever its Content-Type
@@ -21,7 +22,7 @@ export function sharedJsonBody(o: { limits: BodyLimits; allowTextPlain: boolean;
     if (!body) {
       body = (async () => {
         if (!anyLabel) assertJsonContentType(c.req.raw, o.allowTextPlain);
-        const headerToken = credentialFromHeader(c.req.header('authorization'));
+        const headerToken = credentialFromHeader(requestHeader(c, 'authorization'));
         return await readJsonBody(c.req.raw, o.limits, c.env?.incoming, { anyLabel, headerToken, onBytes: (n) => c.set('jsonBodyBytes', n) });
       })();
       c.set('jsonBody', body);

@@ -17,6 +17,7 @@ import type { Scope } from '../../auth/tokens.ts';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import { assertNoCredentialInUrl, credentialFromBody, credentialFromHeader } from '../credentials.ts';
 import type { Env } from '../types.ts';
+import { requestHeader } from '../request-headers.ts';
 
 export function noCredentialInUrl(): MiddlewareHandler<Env> {
   return async function noCredentialInUrl(c, next) {
@@ -38,7 +39,7 @@ export interface KeyAuthOptions {
 export function keyAuth(o: KeyAuthOptions): MiddlewareHandler<Env> {
   const scopes = new Set<Scope>(o.scopes);
   return async function keyAuth(c, next) {
-    const headerToken = credentialFromHeader(c.req.header('authorization'));
+    const headerToken = credentialFromHeader(requestHeader(c, 'authorization'));
     let principal: Principal | undefined;
     if (headerToken || !o.bodyCredential) {
       principal = await o.auth.authenticate(headerToken, { ip: c.get('clientIp') });

@@ -14,13 +14,14 @@ import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../../log/index.ts';
 import type { ClientIpResolver } from '../client-ip.ts';
 import type { Env } from '../types.ts';
+import { requestHeader } from '../request-headers.ts';
 
 export function requestContext(o: { logger: Logger; clientIp: ClientIpResolver; listener: 'api' | 'admin' }): MiddlewareHandler<Env> {
   return async function requestContext(c, next) {
     const started = performance.now();
     const requestId = randomUUID();
     c.set('requestId', requestId);
-    c.set('clientIp', o.clientIp(c.env?.incoming?.socket?.remoteAddress, c.req.header('x-forwarded-for')));
+    c.set('clientIp', o.clientIp(c.env?.incoming?.socket?.remoteAddress, requestHeader(c, 'x-forwarded-for')));
     // On the Node response when there is one: a header set through Hono makes
     // @hono/node-server build an undici Headers for every response (see security-headers.ts).
     const out = c.env?.outgoing;

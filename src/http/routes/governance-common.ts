@@ -18,6 +18,7 @@ import type { RetentionService } from '../../ops/retention.ts';
 import type { Warehouse } from '../../storage/warehouse.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
 import type { Env } from '../types.ts';
+import { requestHeader } from '../request-headers.ts';
 
 export interface SupportQueryOutcome {
   kind: string;
@@ -74,7 +75,7 @@ export function tenantIdParam(raw: string): string {
 
 export async function parseBody<T extends z.ZodTypeAny>(c: Context<Env>, schema: T, optional = false): Promise<z.infer<T>> {
   let body: unknown = {};
-  if (!optional || c.req.header('content-type') !== undefined) {
+  if (!optional || requestHeader(c, 'content-type') !== undefined) {
     assertJsonContentType(c.req.raw, false);
     body = await readJsonBody(c.req.raw, { maxBodyBytes: 64 * 1024, maxDecompressedBytes: 64 * 1024 }, c.env?.incoming);
   }

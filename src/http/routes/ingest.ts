@@ -17,6 +17,7 @@ import { cors } from '../middleware/cors.ts';
 import { chargeKey, EXPOSED_HEADERS, type EdgeLimits } from '../middleware/edge-limits.ts';
 import { sharedJsonBody } from '../middleware/json-body.ts';
 import { keyAuth, noCredentialInUrl, principalOf } from '../middleware/key-auth.ts';
+import { requestHeader } from '../request-headers.ts';
 import type { Env } from '../types.ts';
 
 export interface IngestRouteDeps {
@@ -107,9 +108,9 @@ export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
     const outcome = await deps.ingest.ingest(path, body, principal, {
       requestId: c.get('requestId'),
       ip: c.get('clientIp'),
-      userAgent: c.req.header('user-agent') ?? '',
+      userAgent: requestHeader(c, 'user-agent') ?? '',
       receivedAt: new Date(),
-      doNotTrack: c.req.header('dnt') === '1' || c.req.header('sec-gpc') === '1',
+      doNotTrack: requestHeader(c, 'dnt') === '1' || requestHeader(c, 'sec-gpc') === '1',
       bodyBytes: c.get('jsonBodyBytes'),
     });
     if (outcome.accepted > 0) deps.onAccepted?.(principal, c.get('clientIp'), outcome.accepted);

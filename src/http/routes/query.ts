@@ -14,6 +14,7 @@ import { assertJsonContentType, readJsonBody } from '../body.ts';
 import { cors } from '../middleware/cors.ts';
 import { keyAuth, noCredentialInUrl, principalOf } from '../middleware/key-auth.ts';
 import type { Env } from '../types.ts';
+import { requestHeader } from '../request-headers.ts';
 
 /** What one query call leaves behind, ok or not: enough for an audit line. */
 export interface QueryAuditEvent {
@@ -42,7 +43,7 @@ const KINDS = new Set(['trend', 'top', 'funnel', 'events', 'warnings', 'schema']
 
 /** The dashboard served by this server calls from its own origin (TLS only, so https). */
 function ownOrigin(c: Context<Env>): string | undefined {
-  const host = c.req.header('host');
+  const host = requestHeader(c, 'host');
   return host ? `https://${host}` : undefined;
 }
 

@@ -18,6 +18,7 @@ import { Hono, type Context } from 'hono';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import { allowOrigin } from '../middleware/cors.ts';
 import type { Env } from '../types.ts';
+import { requestHeader } from '../request-headers.ts';
 
 const DIST = new URL('../../../sdk/browser/dist/', import.meta.url);
 
@@ -62,7 +63,7 @@ export function sdkRoutes(o: { distDir?: URL } = {}): Hono<Env> {
     publicHeaders(c, 86_400);
     c.header('ETag', a.etag);
     c.header('X-Palisade-SRI', a.sri);
-    if ((c.req.header('if-none-match') ?? '').split(/\s*,\s*/).includes(a.etag)) return c.body(null, 304);
+    if ((requestHeader(c, 'if-none-match') ?? '').split(/\s*,\s*/).includes(a.etag)) return c.body(null, 304);
     c.header('Content-Type', 'application/javascript; charset=utf-8');
     return c.body(a.body);
   });
