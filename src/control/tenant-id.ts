@@ -1,17 +1,12 @@
 /**
- * The form of a tenant id Palisade issues: `ten_` and 12 base62 characters
- * (~71 bits from a CSPRNG). Routes check a tenant id against it before any
- * lookup, so a malformed one is a plain 404 and never reaches SQL.
+ * New tenant ids, in the one form (schemas/tenant-id.ts) every route and the
+ * storage guard check against.
  */
+import { TENANT_ID_LENGTH, TENANT_ID_PREFIX } from '../../schemas/tenant-id.ts';
 import { randomBase62 } from '../auth/base62.ts';
 
-const PREFIX = 'ten_';
-const LENGTH = 12;
-
-/** The id without anchors, for patterns that embed it (a path prefix). */
-export const TENANT_ID_SOURCE = `${PREFIX}[0-9A-Za-z]{${LENGTH}}`;
-export const TENANT_ID = new RegExp(`^${TENANT_ID_SOURCE}$`);
+export { TENANT_ID, TENANT_ID_SOURCE } from '../../schemas/tenant-id.ts';
 
 export function newTenantId(): string {
-  return `${PREFIX}${randomBase62(LENGTH)}`;
+  return `${TENANT_ID_PREFIX}${randomBase62(TENANT_ID_LENGTH)}`;
 }

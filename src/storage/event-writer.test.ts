@@ -60,7 +60,7 @@ test('the second check refuses a row of another tenant and malformed columns', (
   assert.throws(() => guardRows("ten_A' OR 1", [row()]), GuardViolation);
 });
 
-test('a batch tenant id of any form Palisade does not issue is refused (one pattern: src/control/tenant-id.ts)', () => {
+test('a batch tenant id of any form Palisade does not issue is refused (one pattern: schemas/tenant-id.ts)', () => {
   // Each of these passed the writer's old, looser pattern ([A-Za-z0-9_-]{1,64}).
   for (const id of ['tenant_a', 'ten_short', 'ten_Axxxxxxxxxxxx', 'TEN_Axxxxxxxxxxx', 'ten-Axxxxxxxxxxx', 'ten_Axxxxxxxxxx_']) {
     assert.throws(() => guardRows(id, [row({ tenant_id: id })]), (err: unknown) => err instanceof GuardViolation && err.rowIndex === -1, id);

@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CLICKHOUSE_TIME_RE, EVENT_TYPES, type EventRow } from '../../schemas/event-row.ts';
-import { TENANT_ID } from '../control/tenant-id.ts';
+import { TENANT_ID } from '../../schemas/tenant-id.ts';
 import { WarehouseError, type Warehouse } from './warehouse.ts';
 
 export class GuardViolation extends Error {
