@@ -7,6 +7,8 @@
  *     (default 20: an attacker who ignores Retry-After), from 127.0.1.1.
  *   - A stranger floods with tenant B's browser key (its allowed Origin,
  *     batches of 100) over 8 connections from 127.0.2.10–17: one /24.
+ *   A and the stranger run in a process of their own (bench/noisy-load.ts),
+ *   as they would on machines of their own: B's clock is not on their event loop.
  *   - Tenant B's visitors send one event every 100 ms from 127.0.3.1 with the
  *     browser key; B's dashboard runs its queries one after another from
  *     127.0.0.1; a probe sends one event with B's ingest key and polls B's
@@ -15,58 +17,22 @@
  * BENCH_NOISY_SECONDS (default 20) with everyone. Prints a table.
  *   BENCH_ONLY=noisy npm run bench     (or node --import tsx bench/noisy-neighbour.ts)
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import path from 'node:path';
-import { Agent, request } from 'undici';
-import { basic, createTenant, removeDir, startPalisade, waitFor, type CreatedTenant, type Palisade } from '../test/helpers/palisade.ts';
+import { createInterface } from 'node:readline';
+import { basic, createTenant, removeDir, startPalisade, waitFor, type CreatedTenant } from '../test/helpers/palisade.ts';
 import { fmt, percentile } from './load.ts';
+import { client, loop, SHOP, sleep, type Call } from './noisy-common.ts';
+import type { Noise, NoiseConfig } from './noisy-load.ts';
 
 const EVENTS = Number(process.env.BENCH_NOISY_EVENTS ?? 100_000);
 const QUIET_SECONDS = Number(process.env.BENCH_NOISY_QUIET ?? 10);
 const LOAD_SECONDS = Number(process.env.BENCH_NOISY_SECONDS ?? 20);
-const SHOP = 'https://shop.example';
 // How long A waits after a refusal: 20 ms ignores Retry-After (the worst case); 1000 honours it.
 const RETRY_MS = Number(process.env.BENCH_NOISY_RETRY_MS ?? 20);
-
-interface Answer {
-  status: number;
-  ms: number;
-  text: string;
-}
-
-type Call = (method: string, route: string, o?: { body?: unknown; headers?: Record<string, string> }) => Promise<Answer>;
-
-/** HTTPS calls from one loopback source address (the server limits and splits budgets by client address). */
-function client(p: Palisade, ca: string, localAddress: string, connections: number): { call: Call; close: () => Promise<void> } {
-  const agent = new Agent({ connections, localAddress, connect: { ca }, keepAliveTimeout: 10_000 });
-  const call: Call = async (method, route, o = {}) => {
-    const t0 = performance.now();
-    try {
-      const res = await request(`https://localhost:${p.apiPort}${route}`, {
-        method: method as 'GET',
-        dispatcher: agent,
-        headers: { ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}), ...o.headers },
-        body: o.body !== undefined ? JSON.stringify(o.body) : undefined,
-      });
-      const text = await res.body.text();
-      return { status: res.statusCode, ms: performance.now() - t0, text };
-    } catch {
-      return { status: 0, ms: performance.now() - t0, text: '' };
-    }
-  };
-  return { call, close: () => agent.close() };
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs `step` back to back until `until()`; `parallel` copies. */
-async function loop(parallel: number, until: () => boolean, step: (i: number) => Promise<void>): Promise<void> {
-  await Promise.all(Array.from({ length: parallel }, async (_, i) => {
-    while (!until()) await step(i);
-  }));
-}
 
 async function seedA(call: Call, a: CreatedTenant): Promise<void> {
   const now = Date.now();
@@ -88,11 +54,6 @@ const DASHBOARD = [
   { kind: 'trend', from: '-7d', interval: 'day' },
   { kind: 'top', from: '-7d', by: { field: 'event' } },
   { kind: 'schema', from: '-7d' },
-];
-const HEAVY = [
-  { kind: 'schema', from: '-30d' },
-  { kind: 'top', from: '-30d', by: { property: 'path' }, limit: 100 },
-  { kind: 'trend', from: '-30d', interval: 'hour', breakdown: { property: 'plan' } },
 ];
 
 interface Phase {
@@ -144,63 +105,62 @@ async function phaseOfB(o: { dash: Call; visitors: Call; probe: Call; b: Created
   return out;
 }
 
-interface Noise {
-  queries: Record<string, number>;
-  exports: Record<string, number>;
-  exportedLines: number;
-  flood: { accepted: number; refused: number };
-}
-
-async function noise(o: { a: CreatedTenant; b: CreatedTenant; callA: Call; flood: Call[]; until: () => boolean }): Promise<Noise> {
-  const n: Noise = { queries: {}, exports: {}, exportedLines: 0, flood: { accepted: 0, refused: 0 } };
-  const count = (m: Record<string, number>, s: number) => (m[String(s)] = (m[String(s)] ?? 0) + 1);
-  const heavy = loop(8, o.until, async (i) => {
-    const r = await o.callA('POST', '/v1/query', { body: HEAVY[i % HEAVY.length], headers: basic(o.a.keys.query) });
-    count(n.queries, r.status);
-    if (r.status !== 200) await sleep(RETRY_MS);
+/** Starts bench/noisy-load.ts; `go()` starts its load, which ends after `seconds` with its counts. */
+async function noiseProcess(config: NoiseConfig): Promise<{ go: () => Promise<Noise>; kill: () => void }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'noisy-load.ts'), JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: proc.stdout });
+  const seen: string[] = [];
+  let wake: (() => void) | undefined;
+  lines.on('line', (l) => {
+    seen.push(l);
+    wake?.();
   });
-  const exports = loop(4, o.until, async () => {
-    const r = await o.callA('GET', '/v1/export', { headers: { authorization: `Bearer ${o.a.keys.query}` } });
-    count(n.exports, r.status);
-    if (r.status === 200) n.exportedLines += r.text.split('\n').length - 1;
-    else await sleep(RETRY_MS);
-  });
-  const floodBatch = { writeKey: o.b.keys.browser, batch: Array.from({ length: 100 }, (_, i) => ({ type: 'track', event: 'Flood', anonymousId: `s${i}` })) };
-  const flood = loop(8, o.until, async (i) => {
-    const r = await (o.flood[i % o.flood.length] as Call)('POST', '/v1/batch', { body: floodBatch, headers: { origin: SHOP } });
-    if (r.status === 200) n.flood.accepted++;
-    else n.flood.refused++;
-  });
-  await Promise.all([heavy, exports, flood]);
-  return n;
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const waitLine = async (prefix: string): Promise<string> => {
+    for (;;) {
+      const hit = seen.find((l) => l.startsWith(prefix));
+      if (hit) return hit;
+      if (proc.exitCode !== null) throw new Error(`bench/noisy-load.ts exited with ${proc.exitCode} before printing ${prefix}`);
+      await Promise.race([new Promise<void>((r) => (wake = r)), exited]);
+    }
+  };
+  await waitLine('READY');
+  return {
+    go: async () => {
+      proc.stdin.write('go\n');
+      const line = await waitLine('NOISE ');
+      return JSON.parse(line.slice('NOISE '.length)) as Noise;
+    },
+    kill: () => void proc.kill('SIGKILL'),
+  };
 }
 
 async function noisyNeighbour(): Promise<string> {
   const p = await startPalisade({ env: { PALISADE_FLUSH_INTERVAL_MS: '250' } });
   const ca = await readFile(path.join(p.dataDir, 'tls', 'self-signed.crt'), 'utf8');
-  const clients = [client(p, ca, '127.0.0.1', 4), client(p, ca, '127.0.1.1', 16), client(p, ca, '127.0.3.1', 2), ...Array.from({ length: 8 }, (_, i) => client(p, ca, `127.0.2.${10 + i}`, 1))];
-  const [dash, attackerA, visitors, ...flood] = clients.map((c) => c.call) as [Call, Call, Call, ...Call[]];
+  // B's dashboard and probe from 127.0.0.1, B's visitors from 127.0.3.1; A (seeding here, then its load process) from 127.0.1.1.
+  const clients = [client(p.apiPort, ca, '127.0.0.1', 4), client(p.apiPort, ca, '127.0.1.1', 16), client(p.apiPort, ca, '127.0.3.1', 2)];
+  const [dash, seeder, visitors] = clients.map((c) => c.call) as [Call, Call, Call];
+  let load: Awaited<ReturnType<typeof noiseProcess>> | undefined;
   try {
     const [a, b] = await Promise.all([createTenant(p, 'noisy-a', [SHOP]), createTenant(p, 'quiet-b', [SHOP])]);
     // B's keys: 200 events/s, burst 1,000; each client network may spend a quarter of its browser key's.
     const set = await p.admin('PATCH', `/admin/tenants/${b.tenant.id}/settings`, { rateLimit: { eventsPerSecond: 200, burst: 1_000 } });
     if (set.status !== 200) throw new Error(`B's rate limit: ${set.status} ${set.text}`);
     const seeded = performance.now();
-    await seedA(attackerA, a);
+    await seedA(seeder, a);
     await waitFor(async () => {
-      const r = await attackerA('POST', '/v1/query', { body: { kind: 'trend', from: '-30d' }, headers: basic(a.keys.query) });
+      const r = await seeder('POST', '/v1/query', { body: { kind: 'trend', from: '-30d' }, headers: basic(a.keys.query) });
       return r.status === 200 && ((JSON.parse(r.text) as { total?: number }).total ?? 0) >= EVENTS;
     }, 300_000, "A's events to land");
     const seedSeconds = (performance.now() - seeded) / 1000;
+    load = await noiseProcess({ port: p.apiPort, ca, aQueryKey: a.keys.query, bBrowserKey: b.keys.browser, seconds: LOAD_SECONDS, retryMs: RETRY_MS });
     const probes = { n: 0 };
     const quiet = await phaseOfB({ dash, visitors, probe: dash, b, seconds: QUIET_SECONDS, probes });
-    const end = performance.now() + LOAD_SECONDS * 1000;
-    const [loaded, n] = await Promise.all([
-      phaseOfB({ dash, visitors, probe: dash, b, seconds: LOAD_SECONDS, probes }),
-      noise({ a, b, callA: attackerA, flood, until: () => performance.now() >= end }),
-    ]);
+    const [loaded, n] = await Promise.all([phaseOfB({ dash, visitors, probe: dash, b, seconds: LOAD_SECONDS, probes }), load.go()]);
     return report({ quiet, loaded, n, seedSeconds });
   } finally {
+    load?.kill();
     await Promise.all(clients.map((c) => c.close()));
     await p.stop();
     await removeDir(p.dataDir);
