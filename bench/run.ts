@@ -16,27 +16,22 @@
  * (BENCH_GENERATOR=autocannon forces it); each server runs in its own child
  * process, and its CPU time is read from /proc.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { promisify } from 'node:util';
 import { basic, createTenant, removeDir, startPalisade, stats, type Palisade } from '../test/helpers/palisade.ts';
+import { measureCeiling } from './ceiling.ts';
+import { INGEST_SCENARIOS } from './ingest-scenarios.ts';
 import { CONNECTIONS, SECONDS, closedLoopRun as load, fmt, type ClosedLoopResult } from './load.ts';
+import { cpuSeconds } from './process-cpu.ts';
 
-const BATCH = 50;
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const execFileP = promisify(execFile);
 
-const single = JSON.stringify({ event: 'Signed Up', userId: 'u1', properties: { plan: 'pro', referrer: 'https://example.com/a' }, context: { library: { name: 'bench' } } });
-const batch = JSON.stringify({
-  batch: Array.from({ length: BATCH }, (_, i) => ({ type: 'track', event: `Event ${i % 5}`, userId: `u${i}`, properties: { plan: 'pro', n: i } })),
-});
 // BENCH_ROUTES=track (or batch) runs one scenario of the ingest table, e.g. to profile it alone.
 const ROUTES = process.env.BENCH_ROUTES?.split(',');
-const SCENARIOS = [
-  { name: 'single event', route: 'track', body: single, events: 1 },
-  { name: `batch of ${BATCH}`, route: 'batch', body: batch, events: BATCH },
-].filter((s) => !ROUTES || ROUTES.includes(s.route));
+const SCENARIOS = INGEST_SCENARIOS.filter((s) => !ROUTES || ROUTES.includes(s.route));
 
 interface Measured {
   scenario: string;
@@ -49,16 +44,6 @@ interface Measured {
   landed?: number;
   duplicates?: number;
   tenantId?: string;
-}
-
-/** utime + stime of a process, every thread included, in seconds (/proc/<pid>/stat fields 14 and 15). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  // USER_HZ is 100 on every Linux this runs on (getconf CLK_TCK).
-  return ticks / 100;
 }
 
 /** CPU seconds per thread name (/proc/<pid>/task/<tid>/stat), to see which lane spends it. */
@@ -83,24 +68,6 @@ function threadDelta(before: Map<string, number>, after: Map<string, number>, ev
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${fmt((v * 1e6) / Math.max(1, events), 1)}`)
     .join(' · ');
-}
-
-async function bare(): Promise<Measured[]> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-server.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve) => proc.stdout.once('data', (d: Buffer) => resolve((JSON.parse(String(d)) as { port: number }).port)));
-  const out: Measured[] = [];
-  try {
-    for (const s of SCENARIOS) if (WARMUP_SECONDS > 0) await load(`https://127.0.0.1:${port}/v1/${s.route}`, s.body, {}, WARMUP_SECONDS);
-    for (const s of SCENARIOS) {
-      const before = await cpuSeconds(proc.pid ?? 0);
-      const r = await load(`https://127.0.0.1:${port}/v1/${s.route}`, s.body, {});
-      const cpu = (await cpuSeconds(proc.pid ?? 0)) - before;
-      out.push({ scenario: s.name, load: r, events: s.events, cpuUsPerEvent: (cpu * 1e6) / Math.max(1, r.ok * s.events) });
-    }
-  } finally {
-    proc.kill('SIGTERM');
-  }
-  return out;
 }
 
 /** Polls until the tenant has `acked` distinct events queryable (20 ms steps), or 120 s. */
@@ -169,7 +136,7 @@ async function palisade(): Promise<Measured[]> {
 }
 
 async function throughput(): Promise<void> {
-  const ceiling = await bare();
+  const ceiling: Measured[] = await measureCeiling(SCENARIOS, WARMUP_SECONDS);
   const ours = await palisade();
   const lines = [
     `Palisade benchmark — ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ` +
