@@ -2,9 +2,10 @@
  * `npm run bench`: drives the embedded server over HTTPS on loopback and
  * prints one table, with the bare node:https ceiling measured in the same run.
  *   BENCH_SECONDS (default 10) per scenario, BENCH_CONNECTIONS (default 32).
- * Then bench/query.ts, bench/durability.ts and bench/scenarios.ts (the k6
- * scenarios on loopback) print their own tables; BENCH_ONLY=scenarios runs
- * only the last.
+ * Then bench/query.ts, bench/durability.ts, bench/scenarios.ts (the k6
+ * scenarios on loopback), bench/noisy-neighbour.ts and bench/scale-out.ts
+ * (one edge, then two, on the server path) print their own tables;
+ * BENCH_ONLY=scenarios, noisy or scaleout runs only that one.
  *   BENCH_WARMUP_SECONDS (default 3): each server first takes this much of
  *   each scenario's load, unmeasured, so the table shows a warm server (in a
  *   5 s run, V8's optimising compiler alone took a third of the CPU counted).
@@ -170,10 +171,10 @@ async function throughput(): Promise<void> {
 }
 
 // BENCH_ONLY=scenarios runs just the k6 scenarios on loopback (bench/scenarios.ts); BENCH_ONLY=noisy just
-// bench/noisy-neighbour.ts; BENCH_ONLY=ingest just the ingest table above.
+// bench/noisy-neighbour.ts; BENCH_ONLY=scaleout just bench/scale-out.ts; BENCH_ONLY=ingest just the ingest table above.
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== 'scenarios' && only !== 'noisy' && only !== 'ingest') {
-  process.stderr.write(`BENCH_ONLY=${only}: the parts that run alone this way are "ingest", "scenarios" and "noisy" (the others: node --import tsx bench/query.ts, bench/durability.ts, bench/scenarios.ts, bench/noisy-neighbour.ts)\n`);
+if (only !== undefined && only !== 'scenarios' && only !== 'noisy' && only !== 'scaleout' && only !== 'ingest') {
+  process.stderr.write(`BENCH_ONLY=${only}: the parts that run alone this way are "ingest", "scenarios", "noisy" and "scaleout" (the others: node --import tsx bench/query.ts, bench/durability.ts)\n`);
   process.exit(2);
 }
 if (only === 'ingest') await throughput();
@@ -192,3 +193,6 @@ if (only === undefined || only === 'scenarios') await import('./scenarios.ts');
 
 // One tenant's heavy reads and a stranger's flood against another tenant (bench/noisy-neighbour.ts prints its own table).
 if (only === undefined || only === 'noisy') await import('./noisy-neighbour.ts');
+
+// One edge, then two, on the server path, both cores in use (bench/scale-out.ts prints its own table).
+if (only === undefined || only === 'scaleout') await import('./scale-out.ts');
