@@ -25,13 +25,13 @@ import type { Palisade } from '../test/helpers/palisade.ts';
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
-export async function closedLoop(url: string, body: string, headers: Record<string, string>, seconds = SECONDS): Promise<autocannon.Result> {
+export async function closedLoop(url: string, body: string, headers: Record<string, string>, seconds = SECONDS, connections = CONNECTIONS): Promise<autocannon.Result> {
   return await autocannon({
     url,
     method: 'POST',
     body,
     headers: { 'content-type': 'application/json', ...headers },
-    connections: CONNECTIONS,
+    connections,
     duration: seconds,
     tlsOptions: { rejectUnauthorized: false },
   });
@@ -64,7 +64,7 @@ function luaString(s: string): string {
  * then needs far less CPU than autocannon, so more of the machine is left for
  * the server. A Lua script sets the POST body and counts 200s per thread.
  */
-async function wrk(url: string, body: string, headers: Record<string, string>, seconds: number): Promise<ClosedLoopResult> {
+async function wrk(url: string, body: string, headers: Record<string, string>, seconds: number, connections: number): Promise<ClosedLoopResult> {
   const dir = await mkdtemp(path.join(tmpdir(), 'palisade-wrk-'));
   try {
     const script = path.join(dir, 'post.lua');
@@ -85,7 +85,7 @@ async function wrk(url: string, body: string, headers: Record<string, string>, s
       'end',
     ];
     await writeFile(script, lines.join('\n') + '\n');
-    const { stdout } = await run(WRK, ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--timeout', '10s', '-s', script, url], { maxBuffer: 1 << 20 });
+    const { stdout } = await run(WRK, ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', script, url], { maxBuffer: 1 << 20 });
     const line = stdout.split('\n').find((l) => l.startsWith('WRK_RESULT '));
     if (!line) throw new Error(`wrk printed no result:\n${stdout}`);
     const r = JSON.parse(line.slice('WRK_RESULT '.length)) as { ok: number; requests: number; errors: number; us: number; p50: number; p99: number };
@@ -95,10 +95,13 @@ async function wrk(url: string, body: string, headers: Record<string, string>, s
   }
 }
 
-/** The closed-loop load of the ingest table: wrk when installed (BENCH_GENERATOR=autocannon to force the fallback). */
-export async function closedLoopRun(url: string, body: string, headers: Record<string, string>, seconds = SECONDS): Promise<ClosedLoopResult> {
-  if (process.env.BENCH_GENERATOR !== 'autocannon' && existsSync(WRK)) return await wrk(url, body, headers, seconds);
-  const r = await closedLoop(url, body, headers, seconds);
+/**
+ * The closed-loop load of the ingest table: wrk when installed (BENCH_GENERATOR=autocannon to force the fallback).
+ * `connections`: bench/scale-out.ts splits the 32 between two edges, one generator per edge.
+ */
+export async function closedLoopRun(url: string, body: string, headers: Record<string, string>, seconds = SECONDS, connections = CONNECTIONS): Promise<ClosedLoopResult> {
+  if (process.env.BENCH_GENERATOR !== 'autocannon' && existsSync(WRK)) return await wrk(url, body, headers, seconds, connections);
+  const r = await closedLoop(url, body, headers, seconds, connections);
   return { generator: 'autocannon', ok: r['2xx'], failed: r.non2xx + r.errors + r.timeouts, seconds, p50: r.latency.p50, p99: r.latency.p99 };
 }
 

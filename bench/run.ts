@@ -2,9 +2,10 @@
  * `npm run bench`: drives the embedded server over HTTPS on loopback and
  * prints one table, with the bare node:https ceiling measured in the same run.
  *   BENCH_SECONDS (default 10) per scenario, BENCH_CONNECTIONS (default 32).
- * Then bench/query.ts, bench/durability.ts and bench/scenarios.ts (the k6
- * scenarios on loopback) print their own tables; BENCH_ONLY=scenarios runs
- * only the last.
+ * Then bench/query.ts, bench/durability.ts, bench/scenarios.ts (the k6
+ * scenarios on loopback), bench/noisy-neighbour.ts and bench/scale-out.ts
+ * (one edge, then two, on the server path) print their own tables;
+ * BENCH_ONLY=scenarios, noisy or scaleout runs only that one.
  *   BENCH_WARMUP_SECONDS (default 3): each server first takes this much of
  *   each scenario's load, unmeasured, so the table shows a warm server (in a
  *   5 s run, V8's optimising compiler alone took a third of the CPU counted).
@@ -16,27 +17,22 @@
  * (BENCH_GENERATOR=autocannon forces it); each server runs in its own child
  * process, and its CPU time is read from /proc.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { promisify } from 'node:util';
 import { basic, createTenant, removeDir, startPalisade, stats, type Palisade } from '../test/helpers/palisade.ts';
+import { measureCeiling } from './ceiling.ts';
+import { INGEST_SCENARIOS } from './ingest-scenarios.ts';
 import { CONNECTIONS, SECONDS, closedLoopRun as load, fmt, type ClosedLoopResult } from './load.ts';
+import { cpuSeconds } from './process-cpu.ts';
 
-const BATCH = 50;
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const execFileP = promisify(execFile);
 
-const single = JSON.stringify({ event: 'Signed Up', userId: 'u1', properties: { plan: 'pro', referrer: 'https://example.com/a' }, context: { library: { name: 'bench' } } });
-const batch = JSON.stringify({
-  batch: Array.from({ length: BATCH }, (_, i) => ({ type: 'track', event: `Event ${i % 5}`, userId: `u${i}`, properties: { plan: 'pro', n: i } })),
-});
 // BENCH_ROUTES=track (or batch) runs one scenario of the ingest table, e.g. to profile it alone.
 const ROUTES = process.env.BENCH_ROUTES?.split(',');
-const SCENARIOS = [
-  { name: 'single event', route: 'track', body: single, events: 1 },
-  { name: `batch of ${BATCH}`, route: 'batch', body: batch, events: BATCH },
-].filter((s) => !ROUTES || ROUTES.includes(s.route));
+const SCENARIOS = INGEST_SCENARIOS.filter((s) => !ROUTES || ROUTES.includes(s.route));
 
 interface Measured {
   scenario: string;
@@ -49,16 +45,6 @@ interface Measured {
   landed?: number;
   duplicates?: number;
   tenantId?: string;
-}
-
-/** utime + stime of a process, every thread included, in seconds (/proc/<pid>/stat fields 14 and 15). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  // USER_HZ is 100 on every Linux this runs on (getconf CLK_TCK).
-  return ticks / 100;
 }
 
 /** CPU seconds per thread name (/proc/<pid>/task/<tid>/stat), to see which lane spends it. */
@@ -83,24 +69,6 @@ function threadDelta(before: Map<string, number>, after: Map<string, number>, ev
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${fmt((v * 1e6) / Math.max(1, events), 1)}`)
     .join(' · ');
-}
-
-async function bare(): Promise<Measured[]> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-server.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve) => proc.stdout.once('data', (d: Buffer) => resolve((JSON.parse(String(d)) as { port: number }).port)));
-  const out: Measured[] = [];
-  try {
-    for (const s of SCENARIOS) if (WARMUP_SECONDS > 0) await load(`https://127.0.0.1:${port}/v1/${s.route}`, s.body, {}, WARMUP_SECONDS);
-    for (const s of SCENARIOS) {
-      const before = await cpuSeconds(proc.pid ?? 0);
-      const r = await load(`https://127.0.0.1:${port}/v1/${s.route}`, s.body, {});
-      const cpu = (await cpuSeconds(proc.pid ?? 0)) - before;
-      out.push({ scenario: s.name, load: r, events: s.events, cpuUsPerEvent: (cpu * 1e6) / Math.max(1, r.ok * s.events) });
-    }
-  } finally {
-    proc.kill('SIGTERM');
-  }
-  return out;
 }
 
 /** Polls until the tenant has `acked` distinct events queryable (20 ms steps), or 120 s. */
@@ -169,7 +137,7 @@ async function palisade(): Promise<Measured[]> {
 }
 
 async function throughput(): Promise<void> {
-  const ceiling = await bare();
+  const ceiling: Measured[] = await measureCeiling(SCENARIOS, WARMUP_SECONDS);
   const ours = await palisade();
   const lines = [
     `Palisade benchmark — ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ` +
@@ -203,10 +171,10 @@ async function throughput(): Promise<void> {
 }
 
 // BENCH_ONLY=scenarios runs just the k6 scenarios on loopback (bench/scenarios.ts); BENCH_ONLY=noisy just
-// bench/noisy-neighbour.ts; BENCH_ONLY=ingest just the ingest table above.
+// bench/noisy-neighbour.ts; BENCH_ONLY=scaleout just bench/scale-out.ts; BENCH_ONLY=ingest just the ingest table above.
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== 'scenarios' && only !== 'noisy' && only !== 'ingest') {
-  process.stderr.write(`BENCH_ONLY=${only}: the parts that run alone this way are "ingest", "scenarios" and "noisy" (the others: node --import tsx bench/query.ts, bench/durability.ts, bench/scenarios.ts, bench/noisy-neighbour.ts)\n`);
+if (only !== undefined && only !== 'scenarios' && only !== 'noisy' && only !== 'scaleout' && only !== 'ingest') {
+  process.stderr.write(`BENCH_ONLY=${only}: the parts that run alone this way are "ingest", "scenarios", "noisy" and "scaleout" (the others: node --import tsx bench/query.ts, bench/durability.ts)\n`);
   process.exit(2);
 }
 if (only === 'ingest') await throughput();
@@ -225,3 +193,6 @@ if (only === undefined || only === 'scenarios') await import('./scenarios.ts');
 
 // One tenant's heavy reads and a stranger's flood against another tenant (bench/noisy-neighbour.ts prints its own table).
 if (only === undefined || only === 'noisy') await import('./noisy-neighbour.ts');
+
+// One edge, then two, on the server path, both cores in use (bench/scale-out.ts prints its own table).
+if (only === undefined || only === 'scaleout') await import('./scale-out.ts');

@@ -32,6 +32,12 @@ export interface Backend {
    * only once the server that owns it has stopped. Server: any time.
    */
   open(dataDir: string): Promise<Warehouse>;
+  /**
+   * The process that runs the engine when it is a child of this one (the
+   * bridge), so a benchmark can count its CPU; undefined for the embedded
+   * engine (inside Palisade's process) and for a real server.
+   */
+  enginePid?(): number | undefined;
   /** Server kinds only: make ClickHouse unreachable, then reachable again. */
   down(): Promise<void>;
   up(): Promise<void>;
@@ -69,6 +75,10 @@ export class Bridge {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.running ? this.proc?.pid : undefined;
   }
 
   get running(): boolean {
@@ -172,7 +182,7 @@ class ServerBackend implements Backend {
     private readonly url: () => string,
     private readonly auth: { user: string; password: string },
     private readonly database: string,
-    private readonly control: { down(): Promise<void>; up(): Promise<void>; close(): Promise<void> },
+    private readonly control: { down(): Promise<void>; up(): Promise<void>; close(): Promise<void>; pid?(): number | undefined },
   ) {}
 
   static async bridge(): Promise<ServerBackend> {
@@ -180,6 +190,7 @@ class ServerBackend implements Backend {
     return new ServerBackend('bridge', () => bridge.url, { user: 'default', password: '' }, 'palisade', {
       down: () => bridge.kill(),
       up: () => bridge.restart(),
+      pid: () => bridge.pid,
       close: async () => {
         await bridge.stop();
         await removeDir(bridge.dir);
@@ -223,6 +234,10 @@ class ServerBackend implements Backend {
 
   async open(): Promise<Warehouse> {
     return await ClickHouseServerWarehouse.open({ url: this.url(), ...this.auth, database: this.database, timeoutMs: 30_000 });
+  }
+
+  enginePid(): number | undefined {
+    return this.control.pid?.();
   }
 
   down(): Promise<void> {
