@@ -292,6 +292,26 @@ describe('validation and limits', () => {
     s.openRead(TENANT_A).release();
   });
 
+  test('a yielding read (the bulk lane) runs on one engine thread at priority 2; a dashboard read keeps its threads and priority 1', async () => {
+    const seen: { sql: string; settings: Record<string, unknown> }[] = [];
+    // The real engine runs every statement (it must accept the settings); the spy only records them.
+    const spy = Object.assign(Object.create(wh) as ChdbWarehouse, {
+      query: (sql: string, o: { settings?: Record<string, unknown> } = {}) => {
+        seen.push({ sql, settings: o.settings ?? {} });
+        return wh.query(sql, o as never);
+      },
+    });
+    const s = new QueryService({ warehouse: spy, limits: LIMITS, now: () => NOW });
+    const bulk = s.openRead(TENANT_A, 'bulk');
+    await bulk.warehouse.query('SELECT count() AS n FROM events WHERE tenant_id = {t:String}', { params: { t: TENANT_A } });
+    bulk.release();
+    await s.run(A, { kind: 'trend' });
+    const [exported, dashboard] = [seen[0]?.settings, seen.at(-1)?.settings];
+    assert.deepEqual([exported?.priority, exported?.max_threads], [2, 1]);
+    assert.deepEqual([dashboard?.priority, dashboard?.max_threads], [1, LIMITS.maxThreads]);
+    assert.equal(Object.keys(exported ?? {}).at(-1), 'readonly', 'readonly stays last');
+  });
+
   test('queries run readonly', () => {
     const settings = service().settings(TENANT_A);
     assert.equal(Object.keys(settings).at(-1), 'readonly');
