@@ -259,7 +259,15 @@ function enc(value: unknown): string {
   const s = whole.length > 1_500 ? whole.slice(0, 1_500) : whole;
   return encodeURIComponent(s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd'));
 }
-const segment = () => hostileValue().map((x) => (typeof x === 'string' && x.length > 0 && x.length < 2_000 ? x : String(x).slice(0, 200) || 'x'));
+const segment = () => hostileValue().map((x) => (typeof x === 'string' && x.length > 0 && x.length < 2_000 ? x : text(x).slice(0, 200) || 'x'));
+/** A generated value as text. String() throws on an object without a prototype, which the generators sometimes make. */
+function text(x: unknown): string {
+  try {
+    return String(x);
+  } catch {
+    return Object.prototype.toString.call(x);
+  }
+}
 
 /** A query string from named parameters, each absent, hinted or hostile. */
 function queryString(names: Record<string, readonly string[]>): fc.Arbitrary<string> {
