@@ -1,13 +1,25 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under the project with node's own test runner (tsx as
 // the loader). Node 20's --test does not expand globs or look at .ts files,
-// hence this script. Unit tests run in parallel; integration tests
-// (*.int.test.ts) each start servers and an embedded ClickHouse engine, so
-// they run two at a time on a 2-core machine.
-//   node scripts/test.mjs            all tests
+// hence this script.
+//   node scripts/test.mjs            type-check and every test (npm test)
 //   node scripts/test.mjs unit|int   one kind
-//   node scripts/test.mjs <files…>   just those files
-import { spawnSync } from 'node:child_process';
+//   node scripts/test.mjs <files…>   just those files, one at a time
+// The whole run is scheduled for a 2-core machine (as three phases one after
+// another, two files at a time, it took 5 m 51 s):
+// - the type-check (tsc for the project and load-tests/) is one more job of
+//   the pool instead of a step before it; a failure still fails the run;
+// - unit and integration files share one pool of POOL files at a time.
+//   Integration files spend part of their time waiting (servers starting,
+//   outages, flush intervals, child processes), so a third file uses the
+//   cores two leave idle;
+// - the pool starts the long poles first (LONGEST_FIRST, measured) and ends
+//   with the short unit files, so no 60 s file starts last and runs alone.
+//   Node 20's --test sorts the files it is given by name, so the pool is
+//   this script's: each file runs in its own `node --test`, as the runner
+//   would run it, and its output is printed whole when it ends;
+// - the latency test (SOLO) still runs last, alone.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,35 +42,112 @@ function find(dir, out = []) {
 // (the auth flood test measured 3.6x sharing the machine, 1.03x alone).
 const SOLO = new Set(['test/auth-flood.int.test.ts']);
 
+// The longest files, longest first (wall seconds with two files at a time on
+// the 2-core machine): generated requests, backup/restore, SIGKILL drills,
+// the image's npm ci and build, 1,000 tenants, the browser, a ClickHouse
+// outage, read caps over 24,000 events, the cluster, the SDK suites.
+const LONGEST_FIRST = [
+  'test/http-surface.property.int.test.ts',
+  'test/backup.int.test.ts',
+  'test/fault-crash.int.test.ts',
+  'test/image.int.test.ts',
+  'test/fault-tenants.int.test.ts',
+  'sdk/browser/browser.int.test.ts',
+  'test/fault-clickhouse.int.test.ts',
+  'test/read-caps.int.test.ts',
+  'test/cluster.int.test.ts',
+  'sdk/third-party/browser-sdks.int.test.ts',
+  'sdk/third-party/node-sdks.int.test.ts',
+  'sdk/node/node-sdk.int.test.ts',
+  'test/isolation.int.test.ts',
+  'test/deletion.int.test.ts',
+  'test/cli.int.test.ts',
+];
+// Files running at once in the pool (PALISADE_TEST_POOL to try another number).
+const POOL = Number(process.env.PALISADE_TEST_POOL ?? 3);
+const rank = (f) => (LONGEST_FIRST.includes(f) ? LONGEST_FIRST.indexOf(f) : LONGEST_FIRST.length);
+const longestFirst = (files) => [...files].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+
 const args = process.argv.slice(2);
 const all = find(root).sort();
-let groups;
-if (args.length > 0 && args[0] !== 'unit' && args[0] !== 'int') {
-  groups = [{ files: args, concurrency: 1 }];
-} else {
-  const unit = all.filter((f) => !f.endsWith('.int.test.ts'));
-  const int = all.filter((f) => f.endsWith('.int.test.ts') && !SOLO.has(f));
-  const solo = all.filter((f) => SOLO.has(f));
-  groups = [];
-  if (args[0] !== 'int') groups.push({ files: unit, concurrency: 2 });
-  if (args[0] !== 'unit') groups.push({ files: int, concurrency: 2 }, { files: solo, concurrency: 1 });
-}
+const unit = all.filter((f) => !f.endsWith('.int.test.ts'));
+const int = all.filter((f) => f.endsWith('.int.test.ts') && !SOLO.has(f));
+const solo = all.filter((f) => SOLO.has(f));
 
 // Tests that need a tool npm cannot supply (promtool, hadolint) skip with the
 // install command and write the tool here (test/helpers/external-tools.ts);
 // the summary at the end names each, so a skip is never silent.
 const scratch = mkdtempSync(path.join(tmpdir(), 'palisade-test-run-'));
 const missingFile = path.join(scratch, 'missing-tools.jsonl');
+const testEnv = { ...process.env, NODE_ENV: 'test', PALISADE_MISSING_TOOLS: missingFile };
 
 let failed = false;
-for (const g of groups) {
-  if (g.files.length === 0) continue;
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '--test', `--test-concurrency=${g.concurrency}`, '--test-reporter=spec', ...g.files],
-    { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test', PALISADE_MISSING_TOOLS: missingFile } },
-  );
+const started = Date.now();
+
+/** One `node --test` over the files, its output straight to ours (the way to run a few files by hand). */
+function runInline(files, concurrency) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit', env: testEnv });
   if (r.status !== 0) failed = true;
+}
+
+/** Runs a command with its output kept; resolves when it ends. */
+function job(name, command, argv, env) {
+  return () =>
+    new Promise((resolve) => {
+      const t0 = Date.now();
+      const out = [];
+      const child = spawn(command, argv, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout.on('data', (d) => out.push(d));
+      child.stderr.on('data', (d) => out.push(d));
+      child.on('close', (code, signal) => resolve({ name, ok: code === 0, code: code ?? signal, output: Buffer.concat(out).toString(), ms: Date.now() - t0 }));
+    });
+}
+
+const fileJob = (file) => job(file, process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', file], testEnv);
+const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+const typecheckJob = (project) => job(`type-check (tsc --noEmit -p ${project})`, process.execPath, [tsc, '--noEmit', '-p', project], process.env);
+
+const totals = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
+const results = [];
+
+/** Prints a finished job whole (so files running side by side never interleave) and adds up its counts. */
+function report(r) {
+  results.push(r);
+  const mark = r.ok ? '✔' : '✖';
+  process.stdout.write(`\n${mark}━━ ${r.name} (${(r.ms / 1000).toFixed(1)} s${r.ok ? '' : `, exit ${r.code}`})\n${r.output.trimEnd()}\n`);
+  for (const line of r.output.split('\n')) {
+    const m = /^ℹ (tests|pass|fail|cancelled|skipped|todo) (\d+)$/.exec(line);
+    if (m) totals[m[1]] += Number(m[2]);
+  }
+  if (!r.ok) failed = true;
+}
+
+/** Runs the jobs `size` at a time, starting them in the order given. */
+async function pool(jobs, size) {
+  const queue = [...jobs];
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) report(await next());
+  };
+  await Promise.all(Array.from({ length: Math.min(size, queue.length) }, worker));
+}
+
+if (args.length > 0 && args[0] !== 'unit' && args[0] !== 'int') {
+  runInline(args, 1);
+} else if (args[0] === 'unit') {
+  runInline(unit, 2);
+} else {
+  const full = args[0] !== 'int';
+  // The type-check (~15 s of one core) starts once the five longest files are running.
+  const ints = longestFirst(int).map(fileJob);
+  const jobs = [...ints.slice(0, 5), ...(full ? [typecheckJob('.'), typecheckJob('load-tests')] : []), ...ints.slice(5), ...(full ? unit.map(fileJob) : [])];
+  await pool(jobs, POOL);
+  await pool(solo.map(fileJob), 1);
+  const slowest = results.filter((r) => r.name.endsWith('.ts')).sort((a, b) => b.ms - a.ms).slice(0, 12);
+  process.stdout.write(`\n━━ ${results.length} jobs in ${((Date.now() - started) / 1000).toFixed(1)} s, ${POOL} at a time (then ${solo.join(', ')} alone)\n`);
+  process.stdout.write(`   slowest: ${slowest.map((r) => `${r.name} ${(r.ms / 1000).toFixed(1)} s`).join(', ')}\n`);
+  for (const [k, v] of Object.entries(totals)) process.stdout.write(`ℹ ${k} ${v}\n`);
+  const bad = results.filter((r) => !r.ok);
+  if (bad.length > 0) process.stdout.write(`✖ failed: ${bad.map((r) => r.name).join(', ')}\n`);
 }
 
 const missing = new Map();

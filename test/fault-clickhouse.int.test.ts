@@ -1,7 +1,7 @@
 /**
  * ClickHouse-side faults on the server path (@clickhouse/client;
  * the test bridge, or the real server at CLICKHOUSE_URL behind a TCP proxy):
- * a 30 s outage, a spool filled to PALISADE_SPOOL_MAX_BYTES while ClickHouse
+ * an outage six times the flusher's backoff cap, a spool filled to PALISADE_SPOOL_MAX_BYTES while ClickHouse
  * is down, a graceful shutdown that cannot flush, and a batch ClickHouse
  * rejects. Each drill prints `acknowledged=N landed=N duplicates=N lost=N`.
  */
@@ -60,10 +60,17 @@ async function readyz(p: Palisade): Promise<{ status: number; body: { status: st
   return { status: r.status, body: r.body };
 }
 
+// The outage is six backoff caps long, as 30 s against the 5 s cap this drill first used: long
+// enough that the waits reach the cap and stay there, short enough that catch-up starts within one
+// cap. 2 s / 12 s (30 s cap in production) keeps that ratio and the drill ~20 s shorter. Without
+// backoff the flusher would try every 100 ms flush interval: ~120 attempts in 12 s, far above
+// the 40 the assertion allows.
+const BACKOFF_CAP_MS = 2_000;
+const OUTAGE_MS = 6 * BACKOFF_CAP_MS;
+
 describe('ClickHouse faults (server path)', () => {
-  test('ClickHouse unreachable for 30 s: ingestion keeps acknowledging, the flusher backs off with jitter and catches up', async (t) => {
-    // A 5 s backoff cap (30 s in production) so catch-up after the outage starts within 5 s.
-    const p = await start({ PALISADE_FLUSH_BACKOFF_MAX_MS: '5000' });
+  test(`ClickHouse unreachable for ${OUTAGE_MS / 1000} s (six backoff caps): ingestion keeps acknowledging, the flusher backs off with jitter and catches up`, async (t) => {
+    const p = await start({ PALISADE_FLUSH_BACKOFF_MAX_MS: String(BACKOFF_CAP_MS) });
     const tenant = await createTenant(p, 'outage');
     const traffic = new Traffic({ target: () => p, headers: basic(tenant.keys.ingest), concurrency: 2, batch: 10, pauseMs: 20, retry: true }).start();
     await traffic.waitForAcks(200, 10_000);
@@ -73,7 +80,7 @@ describe('ClickHouse faults (server path)', () => {
     const downAt = Date.now();
     const ackedAtDown = traffic.acked.size;
     const samples: { at: number; ready: number; status: string; spoolRecords: number; failures: number }[] = [];
-    while (Date.now() - downAt < 30_000) {
+    while (Date.now() - downAt < OUTAGE_MS) {
       await sleep(1_000);
       const r = await readyz(p);
       const m = await scrape(p);
@@ -88,15 +95,15 @@ describe('ClickHouse faults (server path)', () => {
     assert.ok(ackedDuringOutage > 500, `ingestion kept acknowledging while ClickHouse was down (${ackedDuringOutage})`);
     assert.ok(samples.slice(3).every((s) => s.ready === 503 && s.status === 'degraded'), `/readyz degraded: ${JSON.stringify(samples)}`);
     assert.ok(last.spoolRecords > samples[0]!.spoolRecords, 'the spool grew');
-    // No backoff would be one attempt per 100 ms flush interval: ~300 in 30 s.
-    assert.ok(last.failures >= 5 && last.failures <= 40, `backed off: ${last.failures} failed attempts in 30 s`);
+    // No backoff would be one attempt per 100 ms flush interval: ~120 in 12 s.
+    assert.ok(last.failures >= 5 && last.failures <= 40, `backed off: ${last.failures} failed attempts in ${OUTAGE_MS / 1000} s`);
     const failedAt = p.output
       .filter((l) => l.includes('spool flush failed'))
       .map((l) => Date.parse((JSON.parse(l) as { time: string }).time))
       .filter((at) => at >= downAt);
     const gaps = failedAt.slice(1).map((at, i) => at - (failedAt[i] as number));
     // Full jitter: the waits are random below the exponential cap, not the cap itself.
-    const deterministic = gaps.every((g, i) => Math.abs(g - Math.min(5_000, 100 * 2 ** i)) <= 0.2 * Math.min(5_000, 100 * 2 ** i));
+    const deterministic = gaps.every((g, i) => Math.abs(g - Math.min(BACKOFF_CAP_MS, 100 * 2 ** i)) <= 0.2 * Math.min(BACKOFF_CAP_MS, 100 * 2 ** i));
     assert.ok(!deterministic, `waits between attempts look unjittered: ${gaps.join(',')}`);
 
     const upAt = Date.now();
@@ -114,7 +121,7 @@ describe('ClickHouse faults (server path)', () => {
     await traffic.stop();
     await waitLanded(p, [tenant.tenant.id], traffic.acked.size, 60_000);
     const caughtUp = Date.now() - upAt;
-    const r = await finish(t, 'ClickHouse down 30 s', p, server, [tenant.tenant.id], traffic.requests);
+    const r = await finish(t, `ClickHouse down ${OUTAGE_MS / 1000} s`, p, server, [tenant.tenant.id], traffic.requests);
     t.diagnostic(
       `acknowledged during the outage: ${ackedDuringOutage}; spool peak: ${Math.max(...samples.map((s) => s.spoolRecords))} records; ` +
         `failed flush attempts: ${last.failures}; ready again ${readyAgain} ms and caught up ${caughtUp} ms after ClickHouse returned; waits (ms): ${gaps.join(',')}`,
