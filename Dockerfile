@@ -76,5 +76,7 @@ EXPOSE 8443 8444
 # `palisade doctor` does).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "require('node:https').get({host:'127.0.0.1',port:process.env.PALISADE_PORT||8443,path:'/healthz',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1)).on('timeout',()=>process.exit(1))"]
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/src/cli/entry.cjs"]
+# A 64 MiB young generation: V8's scavenger then runs far less often under
+# ingest load (-10 % CPU per event, +8 % requests/s here); README "Performance".
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=64", "dist/src/cli/entry.cjs"]
 CMD ["serve"]

@@ -18,7 +18,7 @@ import { parse } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig } from '../src/config/index.ts';
 import { HADOLINT, missingTool } from './helpers/external-tools.ts';
 import { contextFiles, copiesOf, dockerignore, readDockerfile, runsOf, type Stage } from './helpers/dockerfile.ts';
-import { ROOT } from './helpers/palisade.ts';
+import { ROOT, SERVER_NODE_FLAGS } from './helpers/palisade.ts';
 
 const df = readDockerfile();
 const final = df.stages.at(-1) as Stage;
@@ -47,10 +47,17 @@ describe('Dockerfile', () => {
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 
+  test("npm start and npm run start:dist pass the server's Node flags too", () => {
+    const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    assert.equal(scripts.start, `node ${SERVER_NODE_FLAGS.join(' ')} bin/palisade.js serve`);
+    assert.equal(scripts['start:dist'], `node ${SERVER_NODE_FLAGS.join(' ')} dist/src/cli/entry.cjs serve`);
+  });
+
   test('the runtime stage: not root, tini as PID 1, the built entry point, a HEALTHCHECK on /healthz', () => {
     assert.ok(final.user && !/^(root|0)(:|$)/.test(final.user), `the last USER is ${final.user ?? 'unset (root)'}`);
     assert.deepEqual(df.entrypoint?.slice(0, 3), ['/usr/bin/tini', '--', 'node'], 'ENTRYPOINT in exec form, tini first');
-    const entry = df.entrypoint?.[3] ?? '';
+    assert.deepEqual(df.entrypoint?.slice(3, -1), SERVER_NODE_FLAGS, "Node's flags as npm start and the tests pass them");
+    const entry = df.entrypoint?.at(-1) ?? '';
     assert.match(entry, /^dist\/.+\.c?js$/, 'the entry point is the build, not TypeScript through tsx');
     assert.ok(df.cmd?.length, 'CMD in exec form');
     assert.ok(df.healthcheck, 'HEALTHCHECK CMD in exec form');

@@ -14,6 +14,12 @@ import { Agent, request, type Dispatcher } from 'undici';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = path.join(ROOT, 'bin', 'palisade.js');
+/**
+ * Node's flags for a server, as `npm start` and the image's ENTRYPOINT pass
+ * them (test/deploy-files.test.ts holds the three equal), so tests and the
+ * bench run the server as it runs in production.
+ */
+export const SERVER_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 export interface HttpResult<T = unknown> {
   status: number;
@@ -92,7 +98,7 @@ export async function startPalisade(
     PALISADE_FLUSH_INTERVAL_MS: '100',
     ...o.env,
   };
-  const argv = o.argv ?? [BIN, 'serve'];
+  const argv = o.argv ?? [...SERVER_NODE_FLAGS, BIN, 'serve'];
   const proc = spawn(process.execPath, [...(process.env.PALISADE_NODE_ARGS ? process.env.PALISADE_NODE_ARGS.split(' ') : []), ...argv], { cwd: o.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   collect(proc, output);
