@@ -20,6 +20,8 @@ export interface NoiseConfig {
   bBrowserKey: string;
   seconds: number;
   retryMs: number;
+  /** Which of the three run (all by default): to see which one slows B. */
+  parts: ('queries' | 'exports' | 'flood')[];
 }
 
 export interface Noise {
@@ -40,19 +42,20 @@ async function noise(o: NoiseConfig, callA: Call, flood: Call[]): Promise<Noise>
   const until = () => performance.now() >= end;
   const n: Noise = { queries: {}, exports: {}, exportedLines: 0, flood: { accepted: 0, refused: 0 } };
   const count = (m: Record<string, number>, s: number) => (m[String(s)] = (m[String(s)] ?? 0) + 1);
-  const heavy = loop(8, until, async (i) => {
+  const on = (part: NoiseConfig['parts'][number]) => (o.parts.includes(part) ? until : () => true);
+  const heavy = loop(8, on('queries'), async (i) => {
     const r = await callA('POST', '/v1/query', { body: HEAVY[i % HEAVY.length], headers: basic(o.aQueryKey) });
     count(n.queries, r.status);
     if (r.status !== 200) await sleep(o.retryMs);
   });
-  const exports = loop(4, until, async () => {
+  const exports = loop(4, on('exports'), async () => {
     const r = await callA('GET', '/v1/export', { headers: { authorization: `Bearer ${o.aQueryKey}` } });
     count(n.exports, r.status);
     if (r.status === 200) n.exportedLines += Number(r.text);
     else await sleep(o.retryMs);
   });
   const floodBatch = { writeKey: o.bBrowserKey, batch: Array.from({ length: 100 }, (_, i) => ({ type: 'track', event: 'Flood', anonymousId: `s${i}` })) };
-  const flooding = loop(8, until, async (i) => {
+  const flooding = loop(8, on('flood'), async (i) => {
     const r = await (flood[i % flood.length] as Call)('POST', '/v1/batch', { body: floodBatch, headers: { origin: SHOP } });
     if (r.status === 200) n.flood.accepted++;
     else n.flood.refused++;

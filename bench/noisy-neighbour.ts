@@ -14,7 +14,8 @@
  *     127.0.0.1; a probe sends one event with B's ingest key and polls B's
  *     trend until it is counted (acknowledgement → queryable).
  * First BENCH_NOISY_QUIET seconds (default 10) with only B, then
- * BENCH_NOISY_SECONDS (default 20) with everyone. Prints a table.
+ * BENCH_NOISY_SECONDS (default 20) with everyone (BENCH_NOISY_PARTS=queries,exports,flood
+ * keeps only some of A's queries, A's exports and the stranger's flood). Prints a table.
  *   BENCH_ONLY=noisy npm run bench     (or node --import tsx bench/noisy-neighbour.ts)
  */
 import { spawn } from 'node:child_process';
@@ -33,6 +34,8 @@ const QUIET_SECONDS = Number(process.env.BENCH_NOISY_QUIET ?? 10);
 const LOAD_SECONDS = Number(process.env.BENCH_NOISY_SECONDS ?? 20);
 // How long A waits after a refusal: 20 ms ignores Retry-After (the worst case); 1000 honours it.
 const RETRY_MS = Number(process.env.BENCH_NOISY_RETRY_MS ?? 20);
+// BENCH_NOISY_PARTS=queries,exports,flood (the default: all three) keeps some of the noise, to see which slows B.
+const PARTS = (process.env.BENCH_NOISY_PARTS ?? 'queries,exports,flood').split(',').filter((x): x is NoiseConfig['parts'][number] => ['queries', 'exports', 'flood'].includes(x));
 
 async function seedA(call: Call, a: CreatedTenant): Promise<void> {
   const now = Date.now();
@@ -154,7 +157,7 @@ async function noisyNeighbour(): Promise<string> {
       return r.status === 200 && ((JSON.parse(r.text) as { total?: number }).total ?? 0) >= EVENTS;
     }, 300_000, "A's events to land");
     const seedSeconds = (performance.now() - seeded) / 1000;
-    load = await noiseProcess({ port: p.apiPort, ca, aQueryKey: a.keys.query, bBrowserKey: b.keys.browser, seconds: LOAD_SECONDS, retryMs: RETRY_MS });
+    load = await noiseProcess({ port: p.apiPort, ca, aQueryKey: a.keys.query, bBrowserKey: b.keys.browser, seconds: LOAD_SECONDS, retryMs: RETRY_MS, parts: PARTS });
     const probes = { n: 0 };
     const quiet = await phaseOfB({ dash, visitors, probe: dash, b, seconds: QUIET_SECONDS, probes });
     const [loaded, n] = await Promise.all([phaseOfB({ dash, visitors, probe: dash, b, seconds: LOAD_SECONDS, probes }), load.go()]);
@@ -174,7 +177,7 @@ function report(o: { quiet: Phase; loaded: Phase; n: Noise; seedSeconds: number 
   const ackP99 = percentile([...o.loaded.ackToQueryable].sort((x, y) => x - y), 99);
   const pass = (ok: boolean) => (ok ? '✓' : '✗');
   const lines = [
-    `Noisy neighbour — ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}; A: ${fmt(EVENTS)} events (seeded in ${fmt(o.seedSeconds, 1)} s), quiet ${QUIET_SECONDS} s then ${LOAD_SECONDS} s under load, A retries a refusal after ${RETRY_MS} ms`,
+    `Noisy neighbour — ${cpus().length} × ${cpus()[0]?.model.trim()}, Node ${process.version}; A: ${fmt(EVENTS)} events (seeded in ${fmt(o.seedSeconds, 1)} s), quiet ${QUIET_SECONDS} s then ${LOAD_SECONDS} s under load (${PARTS.join(', ')}), A retries a refusal after ${RETRY_MS} ms`,
     '',
     '| tenant B | quiet | A + stranger loading | target |',
     '|---|---:|---:|---|',

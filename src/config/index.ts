@@ -242,6 +242,8 @@ const edge = section(
     PALISADE_AUTH_FAIL_COOLDOWN_MS: int(1_000, 86_400_000).default(60_000),
     // A refusal during a cool-down is held this long before it is sent (a tarpit: see edge-limits.ts).
     PALISADE_AUTH_FAIL_TARPIT_MS: int(0, 10_000).default(500),
+    // A browser key's refusal for its client network's share is held this long (edge-limits.ts `networkTarpitMs`).
+    PALISADE_NETWORK_LIMIT_TARPIT_MS: int(0, 10_000).default(500),
     // Open connections one client IP may hold on a listener (a browser uses ≤ 6 per host).
     PALISADE_MAX_CONNECTIONS_PER_IP: int(1, 1_000_000).default(256),
     PALISADE_HEADERS_TIMEOUT_MS: int(1_000, 120_000).default(10_000),
@@ -265,6 +267,7 @@ const edge = section(
         cooldownMs: v.PALISADE_AUTH_FAIL_COOLDOWN_MS,
         tarpitMs: v.PALISADE_AUTH_FAIL_TARPIT_MS,
       },
+      networkTarpitMs: v.PALISADE_NETWORK_LIMIT_TARPIT_MS,
       maxConnectionsPerIp: v.PALISADE_MAX_CONNECTIONS_PER_IP,
       headersTimeoutMs: v.PALISADE_HEADERS_TIMEOUT_MS,
       requestTimeoutMs: v.PALISADE_REQUEST_TIMEOUT_MS,

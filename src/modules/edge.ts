@@ -195,6 +195,7 @@ export class EdgeModule implements Module {
         ipPolicy: this.ipPolicy,
         ipThrottle: this.ipThrottle,
         tarpitMs: this.o.config.edge.authFailures.tarpitMs,
+        networkTarpitMs: this.o.config.edge.networkTarpitMs,
         keyPolicy: (tenantId) => this.keyPolicy(tenantId),
         isKnownOrigin: (origin) => this.keys.isKnownOrigin(origin),
         onIpThrottled: (ip, requestId) => this.throttled('ip', { ip, requestId }),

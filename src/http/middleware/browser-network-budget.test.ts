@@ -17,7 +17,7 @@ import { BROWSER_NETWORK_SHARE, chargeKey, type EdgeLimits } from './edge-limits
 // 100 events/s, burst 400: a browser key's network share is 25/s, burst 100.
 const KEY_POLICY = { name: 'key', ratePerSec: 100, burst: 400 };
 
-function harness(scope: Principal['scope']) {
+function harness(scope: Principal['scope'], networkTarpitMs = 0) {
   let clock = 1_000_000;
   const limits: EdgeLimits = {
     buckets: new TokenBuckets({ now: () => clock }),
@@ -26,15 +26,16 @@ function harness(scope: Principal['scope']) {
     keyPolicy: () => KEY_POLICY,
     isKnownOrigin: () => false,
     tarpitMs: 0,
+    networkTarpitMs,
     counters: { rateLimitedIp: 0, rateLimitedKey: 0, ipThrottleRefusals: 0 },
   };
   const principal: Principal = { tenantId: 'ten_aaaaaaaaaaaa', keyId: 'key_1', scope };
   const app = new Hono<Env>();
   app.onError(onError(createLogger('silent')));
-  app.post('/events/:n', (c) => {
+  app.post('/events/:n', async (c) => {
     c.set('requestId', 'r');
     c.set('clientIp', c.req.header('x-test-ip') ?? '');
-    chargeKey(c, limits, principal, Number(c.req.param('n')));
+    await chargeKey(c, limits, principal, Number(c.req.param('n')));
     return c.json({ success: true });
   });
   const send = (ip: string, n: number) => app.request(`/events/${n}`, { method: 'POST', headers: { 'x-test-ip': ip } });
@@ -84,4 +85,27 @@ test('an ingest key (a server secret) has no per-network split', async () => {
   const h = harness('ingest');
   for (let i = 0; i < 4; i++) assert.equal((await h.send('127.0.2.7', 100)).status, 200);
   assert.equal((await h.send('127.0.2.7', 1)).status, 429);
+});
+
+test("a network's refusal is held before it is sent (a stranger who ignores Retry-After is slowed); other answers are not", async () => {
+  const h = harness('browser', 150);
+  const timed = async (ip: string, n: number) => {
+    const t0 = performance.now();
+    const r = await h.send(ip, n);
+    return { status: r.status, ms: performance.now() - t0, retryAfter: r.headers.get('retry-after') };
+  };
+  assert.equal((await timed('127.0.2.7', 100)).status, 200);
+  const refused = await timed('127.0.2.7', 1);
+  assert.equal(refused.status, 429);
+  assert.ok(refused.ms >= 140, `held ${refused.ms.toFixed(0)} ms`);
+  assert.ok(Number(refused.retryAfter) >= 1, 'Retry-After still says when to come back');
+  const visitor = await timed('127.0.3.5', 1);
+  assert.equal(visitor.status, 200);
+  assert.ok(visitor.ms < 140, `a visitor from another network answered in ${visitor.ms.toFixed(0)} ms`);
+  // The key's total (an ingest key's only bucket) refuses at once: its owner is not a stranger.
+  const server = harness('ingest', 150);
+  await server.send('127.0.2.7', 400);
+  const t0 = performance.now();
+  assert.equal((await server.send('127.0.2.7', 1)).status, 429);
+  assert.ok(performance.now() - t0 < 140);
 });

@@ -32,6 +32,7 @@ function app() {
     keyPolicy: () => ({ name: 'key', ratePerSec: 0, burst: 0 }),
     isKnownOrigin: (o) => o === 'https://shop.example',
     tarpitMs: 0,
+    networkTarpitMs: 0,
     counters: { rateLimitedIp: 0, rateLimitedKey: 0, ipThrottleRefusals: 0 },
   };
   const a = new Hono<Env>();

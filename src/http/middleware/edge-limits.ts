@@ -53,6 +53,16 @@ export interface EdgeLimits {
    * for the price of a timer each (connections per IP are capped).
    */
   tarpitMs: number;
+  /**
+   * How long a browser key's refusal for its client network's share is held
+   * before it is sent. A visitor's SDK waits out Retry-After (≥ 1 s) anyway;
+   * a stranger who floods a published key and sends again as soon as it is
+   * refused would otherwise be answered as fast as it can send: each refusal
+   * still costs TLS, the body and its JSON (~0.3 ms), on the cores the key's
+   * tenant and every other tenant share. Held, N connections yield at most
+   * N / hold requests a second.
+   */
+  networkTarpitMs: number;
   /** An IP's cool-down just started (audit and alert, once per cool-down). */
   onIpThrottled?: (ip: string, requestId: string) => void;
   /** A tenant's request refused by its per-key bucket (for "one tenant limited for long"). */
@@ -116,7 +126,7 @@ export function networkPolicy(key: BucketPolicy): BucketPolicy {
  * browser key is charged to its client network's share first, and a request
  * refused there costs the key's total nothing.
  */
-export function chargeKey(c: Context<Env>, l: EdgeLimits, principal: Principal, events: number): void {
+export async function chargeKey(c: Context<Env>, l: EdgeLimits, principal: Principal, events: number): Promise<void> {
   const keyPolicy = l.keyPolicy(principal.tenantId);
   const cost = Math.max(1, events);
   if (principal.scope === 'browser' && keyPolicy.ratePerSec > 0) {
@@ -125,6 +135,7 @@ export function chargeKey(c: Context<Env>, l: EdgeLimits, principal: Principal, 
     setHeaders(c, n);
     if (!n.allowed) {
       l.counters.rateLimitedKey++;
+      if (l.networkTarpitMs > 0) await sleep(l.networkTarpitMs);
       throw new AppError(ErrorCode.RATE_LIMITED, "this browser key is over its event rate limit for your network; retry later", { retryAfter: n.retryAfterSeconds });
     }
   }

@@ -103,7 +103,7 @@ export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
     const path = eventPath(c.req.param('path')) as 'batch' | EventType;
     const principal = principalOf(c);
     const body = await jsonBody(c);
-    if (deps.edgeLimits) chargeKey(c, deps.edgeLimits, principal, eventCount(path, body));
+    if (deps.edgeLimits) await chargeKey(c, deps.edgeLimits, principal, eventCount(path, body));
 
     const outcome = await deps.ingest.ingest(path, body, principal, {
       requestId: c.get('requestId'),
