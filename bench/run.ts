@@ -21,8 +21,9 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { promisify } from 'node:util';
-import { basic, createTenant, removeDir, startPalisade, stats, type Palisade } from '../test/helpers/palisade.ts';
+import { basic, createTenant, removeDir, startPalisade, type Palisade } from '../test/helpers/palisade.ts';
 import { measureCeiling } from './ceiling.ts';
+import { caughtUp } from './event-counts.ts';
 import { INGEST_SCENARIOS } from './ingest-scenarios.ts';
 import { CONNECTIONS, SECONDS, closedLoopRun as load, fmt, type ClosedLoopResult } from './load.ts';
 import { cpuSeconds } from './process-cpu.ts';
@@ -69,17 +70,6 @@ function threadDelta(before: Map<string, number>, after: Map<string, number>, ev
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${fmt((v * 1e6) / Math.max(1, events), 1)}`)
     .join(' · ');
-}
-
-/** Polls until the tenant has `acked` distinct events queryable (20 ms steps), or 120 s. */
-async function caughtUp(p: Palisade, tenantId: string, acked: number): Promise<{ landed: number; seconds: number }> {
-  const started = performance.now();
-  for (;;) {
-    const landed = (await stats(p, tenantId)).events;
-    const seconds = (performance.now() - started) / 1000;
-    if (landed >= acked || seconds > 120) return { landed, seconds };
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Physical rows and distinct ids per tenant, read in a child process once the server stopped. */

@@ -23,9 +23,9 @@ import { copyFile, chmod } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { serverBackend, type Backend } from '../test/helpers/clickhouse-backend.ts';
-import { basic, createTenant, removeDir, startPalisade, stats, tempDir, type Palisade } from '../test/helpers/palisade.ts';
+import { basic, createTenant, removeDir, startPalisade, tempDir, type Palisade } from '../test/helpers/palisade.ts';
 import { measureCeiling, type CeilingRow, type CeilingScenario } from './ceiling.ts';
-import { eventCounts } from './event-counts.ts';
+import { caughtUp, eventCounts } from './event-counts.ts';
 import { INGEST_SCENARIOS } from './ingest-scenarios.ts';
 import { CONNECTIONS, SECONDS, closedLoopRun as load, fmt, type ClosedLoopResult } from './load.ts';
 import { cpuSeconds } from './process-cpu.ts';
@@ -75,17 +75,6 @@ async function cpuOf(procs: Map<string, number>): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const [name, pid] of procs) out.set(name, await cpuSeconds(pid));
   return out;
-}
-
-/** Polls until the tenant has `acked` distinct events queryable (20 ms steps), or 120 s, as bench/run.ts does. */
-async function caughtUp(p: Palisade, tenantId: string, acked: number): Promise<{ landed: number; seconds: number }> {
-  const started = performance.now();
-  for (;;) {
-    const landed = (await stats(p, tenantId)).events;
-    const seconds = (performance.now() - started) / 1000;
-    if (landed >= acked || seconds > 120) return { landed, seconds };
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /**
