@@ -5,7 +5,7 @@
 import type { Logger } from '../log/index.ts';
 import type { AuditLog } from './audit-log.ts';
 
-/** What one query call leaves behind (the query route's QueryAuditEvent). */
+/** What one query call leaves behind (the query route reports it as QueryAuditEvent, which narrows the outcome). */
 export interface QueryCall {
   requestId: string;
   ip: string;

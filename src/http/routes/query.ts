@@ -13,18 +13,12 @@ import type { QueryService } from '../../query/service.ts';
 import { assertJsonContentType, readJsonBody } from '../body.ts';
 import { cors } from '../middleware/cors.ts';
 import { keyAuth, noCredentialInUrl, principalOf } from '../middleware/key-auth.ts';
+import type { QueryCall } from '../../audit/query-audit.ts';
 import type { Env } from '../types.ts';
 import { requestHeader } from '../request-headers.ts';
 
-/** What one query call leaves behind, ok or not: enough for an audit line. */
-export interface QueryAuditEvent {
-  requestId: string;
-  ip: string;
-  tenantId: string | undefined;
-  keyId: string | undefined;
-  kind: string | undefined;
-  rows: number;
-  durationMs: number;
+/** What one query call leaves behind, ok or not (the query audit trail's QueryCall), its outcome one of our codes. */
+export interface QueryAuditEvent extends QueryCall {
   outcome: 'ok' | ErrorCode;
 }
 
