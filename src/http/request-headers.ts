@@ -1,4 +1,7 @@
 /**
+ * The Node request and response under a Hono context, when the request came
+ * through the Node server, and request headers read from the former.
+ *
  * Request headers as the WHATWG Headers API gives them (the values of a
  * repeated header joined with ", "; lower-case names), read from Node's own
  * parse when the request came through the Node server. Hono's
@@ -7,7 +10,7 @@
  * them. In-process (`app.request()`, no Node request) the Request's own
  * headers are read.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import type { Env } from './types.ts';
 
@@ -23,6 +26,16 @@ export function incomingHeader(incoming: IncomingMessage, name: string): string 
 export function nodeRequest(c: Context<Env>): IncomingMessage | undefined {
   const incoming = c.env?.incoming;
   return incoming && 'headersDistinct' in incoming ? (incoming as IncomingMessage) : undefined;
+}
+
+/**
+ * The Node response, while its headers can still be set: a header set there
+ * goes out with whatever Hono answers (a route's own header of the same name
+ * wins in writeHead) and spares @hono/node-server building an undici Headers.
+ */
+export function nodeResponse(c: Context<Env>): ServerResponse | undefined {
+  const out = c.env?.outgoing;
+  return out && 'headersSent' in out && !out.headersSent && typeof out.setHeader === 'function' ? (out as ServerResponse) : undefined;
 }
 
 /** A request header (`name` in lower case), as `c.req.header(name)` would answer. */

@@ -14,7 +14,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../../log/index.ts';
 import type { ClientIpResolver } from '../client-ip.ts';
 import type { Env } from '../types.ts';
-import { requestHeader } from '../request-headers.ts';
+import { nodeResponse, requestHeader } from '../request-headers.ts';
 
 export function requestContext(o: { logger: Logger; clientIp: ClientIpResolver; listener: 'api' | 'admin' }): MiddlewareHandler<Env> {
   return async function requestContext(c, next) {
@@ -24,8 +24,8 @@ export function requestContext(o: { logger: Logger; clientIp: ClientIpResolver; 
     c.set('clientIp', o.clientIp(c.env?.incoming?.socket?.remoteAddress, requestHeader(c, 'x-forwarded-for')));
     // On the Node response when there is one: a header set through Hono makes
     // @hono/node-server build an undici Headers for every response (see security-headers.ts).
-    const out = c.env?.outgoing;
-    if (out && typeof out.setHeader === 'function' && !out.headersSent) out.setHeader('X-Request-Id', requestId);
+    const out = nodeResponse(c);
+    if (out) out.setHeader('X-Request-Id', requestId);
     else c.header('X-Request-Id', requestId);
     await next();
     const status = c.res.status;

@@ -19,6 +19,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { secureHeaders } from 'hono/secure-headers';
 
 type SecureHeadersOptions = NonNullable<Parameters<typeof secureHeaders>[0]>;
+import { nodeResponse } from '../request-headers.ts';
 import type { Env } from '../types.ts';
 
 /** What `secureHeaders` sets with these options (the test compares), then no-store. */
@@ -46,8 +47,8 @@ export const API_SECURITY_HEADERS: readonly (readonly [string, string])[] = [
 
 export function apiSecurityHeaders(): MiddlewareHandler<Env> {
   return async function securityHeaders(c, next) {
-    const out = c.env?.outgoing;
-    if (out && typeof out.setHeader === 'function' && !out.headersSent) {
+    const out = nodeResponse(c);
+    if (out) {
       for (const [name, value] of API_SECURITY_HEADERS) out.setHeader(name, value);
       await next();
       return;
