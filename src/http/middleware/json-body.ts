@@ -15,14 +15,18 @@ import { requestHeader } from '../request-headers.ts';
  * form-urlencoded or none); the body decides. Otherwise the label must say
  * JSON (or text/plain when `allowTextPlain`).
  */
-export function sharedJsonBody(o: { limits: BodyLimits; allowTextPlain: boolean; anyLabel?: boolean }): (c: Context<Env>) => Promise<unknown> {
+/**
+ * `headerToken`: the Authorization header's credential when the caller has
+ * already read it (key auth does), so it is not decoded twice per request.
+ */
+export function sharedJsonBody(o: { limits: BodyLimits; allowTextPlain: boolean; anyLabel?: boolean }): (c: Context<Env>, headerToken?: string) => Promise<unknown> {
   const anyLabel = o.anyLabel === true;
-  return function jsonBody(c) {
+  return function jsonBody(c, knownToken) {
     let body = c.get('jsonBody');
     if (!body) {
       body = (async () => {
         if (!anyLabel) assertJsonContentType(c.req.raw, o.allowTextPlain);
-        const headerToken = credentialFromHeader(requestHeader(c, 'authorization'));
+        const headerToken = knownToken ?? credentialFromHeader(requestHeader(c, 'authorization'));
         return await readJsonBody(c.req.raw, o.limits, c.env?.incoming, { anyLabel, headerToken, onBytes: (n) => c.set('jsonBodyBytes', n) });
       })();
       c.set('jsonBody', body);

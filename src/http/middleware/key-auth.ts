@@ -33,7 +33,7 @@ export interface KeyAuthOptions {
   /** The 403 wrong_scope message for a key of another scope. */
   wrongScope: (scope: Scope) => string;
   /** Reads the request's JSON body (once; see `sharedJsonBody`): a `writeKey` in it is accepted when no header credential came. */
-  bodyCredential?: (c: Context<Env>) => Promise<unknown>;
+  bodyCredential?: (c: Context<Env>, headerToken?: string) => Promise<unknown>;
 }
 
 export function keyAuth(o: KeyAuthOptions): MiddlewareHandler<Env> {
@@ -46,7 +46,7 @@ export function keyAuth(o: KeyAuthOptions): MiddlewareHandler<Env> {
       c.set('principal', principal);
     }
     if (o.bodyCredential) {
-      const body = await o.bodyCredential(c);
+      const body = await o.bodyCredential(c, headerToken);
       if (!principal) {
         principal = await o.auth.authenticate(credentialFromBody(body), { ip: c.get('clientIp') });
         c.set('principal', principal);
