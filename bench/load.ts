@@ -12,6 +12,7 @@
  *   scrape       the admin listener's /metrics, parsed.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,23 @@ import type { Palisade } from '../test/helpers/palisade.ts';
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
+/**
+ * In a body, stands for a messageId the generator makes fresh for each event
+ * of each request (`<run>-<request>-<event>`), as an SDK does; each run of the
+ * generator has its own `<run>`, so no two requests ever repeat an id.
+ */
+export const MESSAGE_ID = '__MESSAGE_ID__';
+
 export async function closedLoop(url: string, body: string, headers: Record<string, string>, seconds = SECONDS, connections = CONNECTIONS): Promise<autocannon.Result> {
+  const run = randomBytes(6).toString('hex');
+  let n = 0;
+  const fresh = body.includes(MESSAGE_ID)
+    ? () => {
+        n += 1;
+        let k = 0;
+        return body.replaceAll(MESSAGE_ID, () => `${run}-${n}-${++k}`);
+      }
+    : undefined;
   return await autocannon({
     url,
     method: 'POST',
@@ -34,6 +51,7 @@ export async function closedLoop(url: string, body: string, headers: Record<stri
     connections,
     duration: seconds,
     tlsOptions: { rejectUnauthorized: false },
+    ...(fresh ? { requests: [{ setupRequest: (req: autocannon.Request) => ({ ...req, body: fresh() }) }] } : {}),
   });
 }
 
@@ -76,6 +94,23 @@ async function wrk(url: string, body: string, headers: Record<string, string>, s
       'function setup(thread) table.insert(threads, thread) end',
       'function init(args) ok = 0 end',
       'function response(status, headers, body) if status >= 200 and status < 300 then ok = ok + 1 end end',
+      // A body with MESSAGE_ID gets fresh ids on every request: the template is cut at each
+      // MESSAGE_ID once, and each request joins the pieces with new ids (cheaper than gsub).
+      ...(body.includes(MESSAGE_ID)
+        ? [
+            `local run = "${randomBytes(6).toString('hex')}"`,
+            'local n = 0',
+            'local parts = {}',
+            `for piece in (wrk.body .. "${MESSAGE_ID}"):gmatch("(.-)${MESSAGE_ID}") do parts[#parts + 1] = piece end`,
+            'function request()',
+            '  n = n + 1',
+            '  local t = {}',
+            '  for k = 1, #parts - 1 do t[#t + 1] = parts[k]; t[#t + 1] = run .. "-" .. n .. "-" .. k end',
+            '  t[#t + 1] = parts[#parts]',
+            '  return wrk.format(nil, nil, nil, table.concat(t))',
+            'end',
+          ]
+        : []),
       'function done(summary, latency, requests)',
       '  local n = 0',
       '  for _, t in ipairs(threads) do n = n + t:get("ok") end',

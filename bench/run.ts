@@ -11,7 +11,8 @@
  *   5 s run, V8's optimising compiler alone took a third of the CPU counted).
  *   BENCH_ONLY=ingest runs only the ingest table; BENCH_PROFILE=<dir> makes
  *   the Palisade server write a V8 CPU profile (--cpu-prof) into <dir>;
- *   BENCH_ROUTES=track or batch keeps one scenario (to profile it alone).
+ *   BENCH_ROUTES=track, batch or batch-ids (comma-separated) keeps those
+ *   scenarios (to profile one alone).
  * The ingest table's load comes from wrk (-t1, a Lua script for the POST
  * body) when /usr/bin/wrk exists, else from autocannon in this process
  * (BENCH_GENERATOR=autocannon forces it); each server runs in its own child
@@ -31,9 +32,9 @@ import { cpuSeconds } from './process-cpu.ts';
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const execFileP = promisify(execFile);
 
-// BENCH_ROUTES=track (or batch) runs one scenario of the ingest table, e.g. to profile it alone.
+// BENCH_ROUTES=track, batch or batch-ids: only those scenarios of the ingest table, e.g. to profile one alone.
 const ROUTES = process.env.BENCH_ROUTES?.split(',');
-const SCENARIOS = INGEST_SCENARIOS.filter((s) => !ROUTES || ROUTES.includes(s.route));
+const SCENARIOS = INGEST_SCENARIOS.filter((s) => !ROUTES || ROUTES.includes(s.key));
 
 interface Measured {
   scenario: string;
@@ -101,7 +102,7 @@ async function palisade(): Promise<Measured[]> {
     }
     for (const s of SCENARIOS) {
       // One tenant per scenario, so each row of the table counts its own events.
-      const t = await createTenant(p, `bench-${s.route}`);
+      const t = await createTenant(p, `bench-${s.key}`);
       const before = await cpuSeconds(pid);
       const threadsBefore = await cpuByThread(pid);
       const r = await load(`https://127.0.0.1:${p.apiPort}/v1/${s.route}`, s.body, basic(t.keys.ingest));

@@ -10,8 +10,9 @@ import { spawnSync } from 'node:child_process';
 
 export interface ExternalTool {
   name: string;
-  /** Arguments that make the tool print its version and exit 0. */
+  /** Arguments that make the tool print its version and exit (with 0, or `versionStatus`). */
   versionArgs: string[];
+  versionStatus?: number;
   /** What a person runs to get it (shown in the skip reason and the summary). */
   install: string;
 }
@@ -29,13 +30,21 @@ export const HADOLINT: ExternalTool = {
     'no Debian or npm package: curl -fsSL -o /usr/local/bin/hadolint https://github.com/hadolint/hadolint/releases/download/v2.12.0/hadolint-Linux-x86_64 && chmod +x /usr/local/bin/hadolint',
 };
 
+export const WRK: ExternalTool = {
+  name: 'wrk',
+  versionArgs: ['-v'],
+  // wrk -v prints its version and the usage, and exits 1.
+  versionStatus: 1,
+  install: 'apt-get install -y wrk (Debian/Ubuntu; .ci/run does this)',
+};
+
 /**
  * `false` when the tool is on PATH; otherwise the skip reason (with the
  * install command), after recording the tool for the runner's summary.
  * Use as `test(name, { skip: missingTool(PROMTOOL) }, …)`.
  */
 export function missingTool(tool: ExternalTool): false | string {
-  if (spawnSync(tool.name, tool.versionArgs, { stdio: 'ignore' }).status === 0) return false;
+  if (spawnSync(tool.name, tool.versionArgs, { stdio: 'ignore' }).status === (tool.versionStatus ?? 0)) return false;
   const reason = `${tool.name} is not installed: ${tool.install}`;
   const file = process.env.PALISADE_MISSING_TOOLS;
   if (file) appendFileSync(file, `${JSON.stringify({ name: tool.name, install: tool.install })}\n`);
