@@ -24,14 +24,17 @@ export interface CeilingRow {
   cpuUsPerEvent: number;
 }
 
-/** Each scenario first for `warmupSeconds` unmeasured (a warm server, as Palisade gets), then measured. */
-export async function measureCeiling(scenarios: CeilingScenario[], warmupSeconds: number): Promise<CeilingRow[]> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/bare-server.ts'], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Each scenario first for `warmupSeconds` unmeasured (a warm server, as Palisade gets), then measured.
+ * `server`: bench/bare-server.ts (the ceiling), or bench/bare-hono-server.ts (the framework alone).
+ */
+export async function measureCeiling(scenarios: CeilingScenario[], warmupSeconds: number, server = 'bench/bare-server.ts'): Promise<CeilingRow[]> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', server], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out: CeilingRow[] = [];
   try {
     const port = await new Promise<number>((resolve, reject) => {
       proc.stdout.once('data', (d: Buffer) => resolve((JSON.parse(String(d)) as { port: number }).port));
-      proc.once('exit', (code) => reject(new Error(`bench/bare-server.ts exited with ${code} during start`)));
+      proc.once('exit', (code) => reject(new Error(`${server} exited with ${code} during start`)));
     });
     const pid = proc.pid ?? 0;
     for (const s of scenarios) if (warmupSeconds > 0) await load(`https://127.0.0.1:${port}/v1/${s.route}`, s.body, {}, warmupSeconds);

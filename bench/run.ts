@@ -129,6 +129,8 @@ async function palisade(): Promise<Measured[]> {
 
 async function throughput(): Promise<void> {
   const ceiling: Measured[] = await measureCeiling(SCENARIOS, WARMUP_SECONDS);
+  // The framework alone, for one scenario of each route (the ids do not matter to it): what Hono leaves of the ceiling.
+  const framework: Measured[] = await measureCeiling(SCENARIOS.filter((s) => s.key !== 'batch-ids'), WARMUP_SECONDS, 'bench/bare-hono-server.ts');
   const ours = await palisade();
   const lines = [
     `Palisade benchmark — ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ` +
@@ -138,17 +140,18 @@ async function throughput(): Promise<void> {
     '| scenario | target | req/s | events/s | ratio | p50 ms | p99 ms | errors | server CPU µs/event | acked | landed | lost | counted twice | queryable after |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
-  for (const r of [...ceiling, ...ours]) {
+  const rows = [...ceiling.map((r) => ({ r, target: 'bare node:https' })), ...framework.map((r) => ({ r, target: 'Hono alone' })), ...ours.map((r) => ({ r, target: 'palisade' }))];
+  for (const { r, target } of rows) {
     const base = ceiling.find((c) => c.scenario === r.scenario);
     const reqs = r.load.ok / r.load.seconds;
     const ours = r.landed !== undefined;
     const acked = r.load.ok * r.events;
-    const ratio = base && ours ? fmt(reqs / (base.load.ok / base.load.seconds), 3) : '—';
+    const ratio = base && base !== r ? fmt(reqs / (base.load.ok / base.load.seconds), 3) : '—';
     const tail = ours
       ? `${fmt(acked)} | ${fmt(r.landed ?? 0)} | ${fmt(Math.max(0, acked - (r.landed ?? 0)))} | ${fmt(r.duplicates ?? 0)} | ${fmt(r.catchUpSeconds ?? 0, 2)} s`
       : '— | — | — | — | —';
     lines.push(
-      `| ${r.scenario} | ${ours ? 'palisade' : 'bare node:https'} | ${fmt(reqs)} | ${fmt(reqs * r.events)} | ${ratio} | ${fmt(r.load.p50, 1)} | ${fmt(r.load.p99, 1)} | ` +
+      `| ${r.scenario} | ${target} | ${fmt(reqs)} | ${fmt(reqs * r.events)} | ${ratio} | ${fmt(r.load.p50, 1)} | ${fmt(r.load.p99, 1)} | ` +
         `${r.load.failed} | ${fmt(r.cpuUsPerEvent ?? 0, 1)} | ${tail} |`,
     );
   }
@@ -156,7 +159,8 @@ async function throughput(): Promise<void> {
     '',
     `Each server first took ${WARMUP_SECONDS} s of each load, unmeasured (a warm server). ` +
       'server CPU: utime+stime of the server process (every thread, the embedded engine included) from the load\'s start until every acknowledged event was queryable; ' +
-      'the bare row counts the load alone. lost = acknowledged − distinct ids in `events`; counted twice = physical rows − distinct ids (no FINAL).',
+      'the bare and Hono-alone rows count the load alone. Hono alone: bench/bare-hono-server.ts, one route that reads the body and answers, on @hono/node-server with the bare server\'s TLS. ' +
+      'lost = acknowledged − distinct ids in `events`; counted twice = physical rows − distinct ids (no FINAL).',
   );
   process.stdout.write(lines.join('\n') + '\n');
 }
