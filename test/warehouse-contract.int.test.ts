@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ChdbWarehouse } from '../src/storage/chdb-warehouse.ts';
+import { EventWriter } from '../src/storage/event-writer.ts';
+import type { EventRow } from '../schemas/event-row.ts';
 import { loadMigrations, migrate, migrationStatus } from '../src/storage/migrations.ts';
 import { WarehouseError, type Warehouse } from '../src/storage/warehouse.ts';
 import { serverBackend, type Backend } from './helpers/clickhouse-backend.ts';
@@ -102,6 +104,22 @@ describe('warehouse contract: chdb and @clickhouse/client', () => {
       { message_id: 'm1', timestamp: '2026-01-02 03:04:05.678', p: '{"n":1,"nested":{"a":[1,2]},"plan":"pro"}', total: 2 },
       { message_id: 'm2', timestamp: '2026-01-02 03:04:05.678', p: '{"n":1,"nested":{"a":[1,2]},"plan":"pro"}', total: 2 },
     ]);
+  });
+
+  test('message-id lookups of the longest, most escaped ids fit a server URL, and find every id', async () => {
+    // 256 characters (the guard's cap), nearly all quotes: each takes 6 URL characters on the server path,
+    // so 1,500 of them would be a 2.3 MB URL in one lookup; the bridge refuses over 1 MiB, as a server does.
+    const t = `ten_${randomBytes(6).toString('hex')}`;
+    const rows: EventRow[] = Array.from({ length: 1_500 }, (_, i) => ({
+      tenant_id: t, message_id: `${i}\\é`.padEnd(256, "'"), type: 'track', event: 'E', user_id: 'u', anonymous_id: '', group_id: '', previous_id: '',
+      timestamp: '2026-01-02 03:04:05.678', original_timestamp: null, sent_at: null, received_at: '2026-01-02 03:04:05.678',
+      properties: {}, traits: {}, context: {}, ip: '', user_agent: '', key_id: 'k',
+    }));
+    const written = same(await each(async (wh) => {
+      const writer = new EventWriter(wh);
+      return [await writer.write(t, rows, `${t}_a`), await writer.write(t, rows, `${t}_b`)];
+    }));
+    assert.deepEqual(written, [{ inserted: 1_500, duplicates: 0, inserts: 1 }, { inserted: 0, duplicates: 1_500, inserts: 0 }]);
   });
 
   test('commands with parameters; 64-bit integers are numbers on both', async () => {

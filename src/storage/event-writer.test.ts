@@ -4,7 +4,7 @@ import type { EventRow } from '../../schemas/event-row.ts';
 import type { ChdbWarehouse } from './chdb-warehouse.ts';
 import { newTenantId } from '../control/tenant-id.ts';
 import { fileEngine } from '../../test/helpers/engine.ts';
-import { chunkByMonth, EventWriter, guardRows, GuardViolation, IDS_PER_LOOKUP, lineBoundTo, linePrefix, MAX_PARTITIONS_PER_INSERT, packPartitions, toInsertRow } from './event-writer.ts';
+import { chunkByMonth, EventWriter, guardRows, GuardViolation, LOOKUP_MAX_IDS, LOOKUP_URL_BUDGET, lineBoundTo, linePrefix, lookupSlices, lookupUrlCost, MAX_PARTITIONS_PER_INSERT, packPartitions, toInsertRow } from './event-writer.ts';
 import { WarehouseError } from './warehouse.ts';
 
 const engine = fileEngine('palisade-writer-');
@@ -129,12 +129,30 @@ test('a replay that finds part of its batch stored writes the rest, under a toke
 });
 
 test('more message ids than one lookup carries are all checked', async () => {
-  const rows = Array.from({ length: IDS_PER_LOOKUP * 2 + 10 }, (_, i) => row({ tenant_id: 'ten_manyxxxxxxxx', message_id: `id-${i}` }));
+  const rows = Array.from({ length: LOOKUP_MAX_IDS + 10 }, (_, i) => row({ tenant_id: 'ten_manyxxxxxxxx', message_id: `id-${i}` }));
   const writer = new EventWriter(wh);
-  assert.equal((await writer.write('ten_manyxxxxxxxx', rows.slice(0, IDS_PER_LOOKUP + 5), 'm1')).inserted, IDS_PER_LOOKUP + 5);
+  // Stored: the first five and the last five, so both lookups of the second write find some.
+  const first = [...rows.slice(0, 5), ...rows.slice(-5)];
+  assert.equal((await writer.write('ten_manyxxxxxxxx', first, 'm1')).inserted, 10);
   const r = await writer.write('ten_manyxxxxxxxx', rows, 'm2');
-  assert.deepEqual(r, { inserted: IDS_PER_LOOKUP + 5, duplicates: IDS_PER_LOOKUP + 5, inserts: 1 });
+  assert.deepEqual(r, { inserted: LOOKUP_MAX_IDS, duplicates: 10, inserts: 1 });
   assert.deepEqual(await stored('ten_manyxxxxxxxx'), { n: rows.length, uniq: rows.length });
+});
+
+test('a lookup carries at most LOOKUP_MAX_IDS ids and LOOKUP_URL_BUDGET of the URL, and every id once', () => {
+  const ids = (n: number, make: (i: number) => string) => Array.from({ length: n }, (_, i) => ({ messageId: make(i) }));
+  const uuids = ids(25_000, (i) => `0f8fad5b-d9cb-469f-a165-${String(i).padStart(12, '0')}`);
+  assert.deepEqual(lookupSlices(uuids).map((s) => s.length), [LOOKUP_MAX_IDS, LOOKUP_MAX_IDS, 5_000]);
+  // 256 characters (the guard's cap) of quotes and non-ASCII: each takes up to 6 URL characters a byte.
+  const nasty = ids(3_000, (i) => `${i}'\\é`.padEnd(256, "'"));
+  const slices = lookupSlices(nasty);
+  assert.ok(slices.length > 1);
+  for (const s of slices) assert.ok(s.reduce((n, r) => n + lookupUrlCost(r.messageId), 0) <= LOOKUP_URL_BUDGET);
+  assert.deepEqual(slices.flat(), nasty);
+  assert.equal(lookupUrlCost('abc-1.2_3'), 9 + 9);
+  assert.equal(lookupUrlCost("a'b"), 9 + 3 * 6);
+  // One id over the budget still gets a lookup of its own.
+  assert.deepEqual(lookupSlices([{ messageId: 'x'.repeat(10) }], 10, 5).map((s) => s.length), [1]);
 });
 
 test('many tenants share INSERTs of at most 100 partitions; a replay inserts nothing', async () => {
