@@ -88,21 +88,10 @@ export function registerStageMetrics(registry: Registry): StageMetrics {
     buckets: SLOW_BUCKETS,
     registers: [registry],
   });
-  // Every response is observed: the labelled children are looked up once per label set (a bounded few
-  // hundred: listener × route pattern × status class × key kind), not hashed by prom-client per request.
-  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>();
-  const durationChildren = new Map<string, ReturnType<typeof duration.labels>>();
   return {
     http: (o) => {
-      const cls = statusClass(o.status);
-      const where = `${o.listener} ${o.route}`;
-      const key = `${where} ${cls} ${o.keyKind}`;
-      let counter = requestChildren.get(key);
-      if (!counter) requestChildren.set(key, (counter = requests.labels({ listener: o.listener, route: o.route, status_class: cls, key_kind: o.keyKind })));
-      counter.inc();
-      let timer = durationChildren.get(where);
-      if (!timer) durationChildren.set(where, (timer = duration.labels({ listener: o.listener, route: o.route })));
-      timer.observe(o.seconds);
+      requests.inc({ listener: o.listener, route: o.route, status_class: statusClass(o.status), key_kind: o.keyKind });
+      duration.observe({ listener: o.listener, route: o.route }, o.seconds);
     },
     parserRefusal: (listener, status) => requests.inc({ listener, route: 'unparsed', status_class: statusClass(status), key_kind: 'none' }),
     authFailure: (listener, reason) => authFailures.inc({ listener, reason }),
