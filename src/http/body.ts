@@ -46,17 +46,17 @@ async function* fromWebStream(body: ReadableStream<Uint8Array>): AsyncIterable<U
   }
 }
 
+/** A header of the request: from Node's parse when there is a Node request (no undici Headers built). */
+function headerOf(req: Request, incoming: IncomingMessage | undefined, name: string): string | undefined {
+  return incoming ? incomingHeader(incoming, name) : (req.headers.get(name) ?? undefined);
+}
+
 /**
  * On Node the body is read straight from the socket's IncomingMessage: it
  * skips building a WHATWG Request and stream per request, which was ~12% of
  * the CPU of a single-event request. In-process app.request() tests have no
  * IncomingMessage and read the Request's stream instead.
  */
-/** A header of the request: from Node's parse when there is a Node request (no undici Headers built). */
-function headerOf(req: Request, incoming: IncomingMessage | undefined, name: string): string | undefined {
-  return incoming ? incomingHeader(incoming, name) : (req.headers.get(name) ?? undefined);
-}
-
 async function readCapped(req: Request, max: number, incoming?: IncomingMessage): Promise<Buffer> {
   const declared = Number(headerOf(req, incoming, 'content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > max) throw tooLarge(max);

@@ -14,10 +14,10 @@ import { requestHeader } from '../request-headers.ts';
  * label (Segment- and RudderStack-style clients send text/plain,
  * form-urlencoded or none); the body decides. Otherwise the label must say
  * JSON (or text/plain when `allowTextPlain`).
- */
-/**
- * `headerToken`: the Authorization header's credential when the caller has
- * already read it (key auth does), so it is not decoded twice per request.
+ *
+ * The reader's second argument is the Authorization header's credential when
+ * the caller has already read it (key auth does), so it is not decoded twice
+ * per request.
  */
 export function sharedJsonBody(o: { limits: BodyLimits; allowTextPlain: boolean; anyLabel?: boolean }): (c: Context<Env>, headerToken?: string) => Promise<unknown> {
   const anyLabel = o.anyLabel === true;

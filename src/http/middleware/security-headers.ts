@@ -17,10 +17,10 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import type { secureHeaders } from 'hono/secure-headers';
-
-type SecureHeadersOptions = NonNullable<Parameters<typeof secureHeaders>[0]>;
 import { nodeResponse } from '../request-headers.ts';
 import type { Env } from '../types.ts';
+
+type SecureHeadersOptions = NonNullable<Parameters<typeof secureHeaders>[0]>;
 
 /** What `secureHeaders` sets with these options (the test compares), then no-store. */
 export const SECURE_HEADERS_OPTIONS: SecureHeadersOptions = {
