@@ -26,10 +26,11 @@ export interface CeilingRow {
 
 /**
  * Each scenario first for `warmupSeconds` unmeasured (a warm server, as Palisade gets), then measured.
- * `server`: bench/bare-server.ts (the ceiling), or bench/bare-hono-server.ts (the framework alone).
+ * `mode` 'hono': the same server through Hono alone (bench/bare-server.ts), the framework's own cost.
  */
-export async function measureCeiling(scenarios: CeilingScenario[], warmupSeconds: number, server = 'bench/bare-server.ts'): Promise<CeilingRow[]> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', server], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function measureCeiling(scenarios: CeilingScenario[], warmupSeconds: number, mode: 'bare' | 'hono' = 'bare'): Promise<CeilingRow[]> {
+  const server = 'bench/bare-server.ts';
+  const proc = spawn(process.execPath, ['--import', 'tsx', server, ...(mode === 'hono' ? ['hono'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out: CeilingRow[] = [];
   try {
     const port = await new Promise<number>((resolve, reject) => {

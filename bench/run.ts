@@ -130,7 +130,7 @@ async function palisade(): Promise<Measured[]> {
 async function throughput(): Promise<void> {
   const ceiling: Measured[] = await measureCeiling(SCENARIOS, WARMUP_SECONDS);
   // The framework alone, for one scenario of each route (the ids do not matter to it): what Hono leaves of the ceiling.
-  const framework: Measured[] = await measureCeiling(SCENARIOS.filter((s) => s.key !== 'batch-ids'), WARMUP_SECONDS, 'bench/bare-hono-server.ts');
+  const framework: Measured[] = await measureCeiling(SCENARIOS.filter((s) => s.key !== 'batch-ids'), WARMUP_SECONDS, 'hono');
   const ours = await palisade();
   const lines = [
     `Palisade benchmark — ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ` +
@@ -159,7 +159,7 @@ async function throughput(): Promise<void> {
     '',
     `Each server first took ${WARMUP_SECONDS} s of each load, unmeasured (a warm server). ` +
       'server CPU: utime+stime of the server process (every thread, the embedded engine included) from the load\'s start until every acknowledged event was queryable; ' +
-      'the bare and Hono-alone rows count the load alone. Hono alone: bench/bare-hono-server.ts, one route that reads the body and answers, on @hono/node-server with the bare server\'s TLS. ' +
+      'the bare and Hono-alone rows count the load alone. Hono alone: bench/bare-server.ts hono, one route that reads the body and answers, on @hono/node-server with the bare server\'s TLS. ' +
       'lost = acknowledged − distinct ids in `events`; counted twice = physical rows − distinct ids (no FINAL).',
   );
   process.stdout.write(lines.join('\n') + '\n');

@@ -135,7 +135,7 @@ async function measure(edges: Palisade[], admin: Palisade, backend: Backend): Pr
   const procs = processes(edges, backend);
   for (const s of SCENARIOS) {
     // One tenant per row, made through the first edge, so each row counts its own events.
-    const t = await createTenant(admin, `scale-out-${s.route}-${edges.length}`);
+    const t = await createTenant(admin, `scale-out-${s.key}-${edges.length}`);
     for (const e of edges) await knowsKey(e, t.keys.ingest);
     const before = await cpuOf(procs);
     const { load: r, reqPerSec } = await spread(edges, s, t.keys.ingest, SECONDS);
