@@ -107,9 +107,21 @@ export class EdgeModule implements Module {
     return edge;
   }
 
-  /** Re-reads keys, tenants and their edge settings; called on a timer and after every admin change. */
+  private refreshesStarted = 0;
+  private newestApplied = 0;
+  /**
+   * Re-reads keys, tenants and their edge settings; called on a timer and
+   * after every admin change, so two can overlap. The later-started one read
+   * the newer state: an earlier one that finishes after it is dropped, or a
+   * key made (or revoked) between the two would vanish (or come back) until
+   * the next refresh.
+   */
   readonly refreshKeys = async (): Promise<void> => {
-    this.keys.replace(await this.settings.attach(await this.control.snapshot()));
+    const started = ++this.refreshesStarted;
+    const table = await this.settings.attach(await this.control.snapshot());
+    if (started < this.newestApplied) return;
+    this.newestApplied = started;
+    this.keys.replace(table);
   };
 
   start(): void {
