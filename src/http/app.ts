@@ -8,6 +8,7 @@ import { AppError, ErrorCode } from '../errors/index.ts';
 import { auditAdminActions, auditingOnError } from './audit-hooks.ts';
 import { clientIpResolver } from './client-ip.ts';
 import { notFound, onError } from './errors.ts';
+import { memoRouter } from './router.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { apiSecurityHeaders } from './middleware/security-headers.ts';
 import { adminRoutes, type AdminRouteDeps } from './routes/admin.ts';
@@ -48,7 +49,7 @@ export interface AppDeps {
 }
 
 function base(deps: AppDeps, listener: 'api' | 'admin'): Hono<Env> {
-  const app = new Hono<Env>();
+  const app = new Hono<Env>({ router: memoRouter() });
   // Outermost, so its status is the one sent and its time covers every other middleware.
   if (deps.httpMetrics) app.use('*', httpMetrics({ listener, sink: deps.httpMetrics }));
   app.use('*', requestContext({ logger: deps.logger, clientIp: clientIpResolver(deps.trustedProxies), listener }));
