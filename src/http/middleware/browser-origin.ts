@@ -21,8 +21,10 @@ export function browserOrigin(o: { keys: Pick<KeyTable, 'tenant'>; exposeHeaders
       throw new AppError(ErrorCode.ORIGIN_NOT_ALLOWED, "this browser key may only be used from its tenant's allowed origins");
     }
     if (allowed) allowOrigin(c, origin, o.exposeHeaders);
-    // Set early for a readable refusal; an accepted request is readable only by its own tenant's origins.
-    else c.header('Access-Control-Allow-Origin', undefined);
+    // The CORS middleware set it early for a readable refusal; an accepted request is readable only by
+    // its own tenant's origins. Without an Origin nothing was set, and a delete through Hono would build
+    // a Headers for the response anyway (which @hono/node-server then converts back, per request).
+    else if (origin !== undefined) c.header('Access-Control-Allow-Origin', undefined);
     await next();
   };
 }
