@@ -3,7 +3,7 @@
  * slow clients so a slowloris cannot hold sockets open indefinitely. The TLS
  * profile and the per-connection and per-IP limits are in transport-limits.ts.
  */
-import http, { STATUS_CODES, type ServerResponse } from 'node:http';
+import http, { STATUS_CODES } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
@@ -85,7 +85,16 @@ function countParserRefusals(server: http.Server | https.Server, report: (status
 
 export async function listenHttps(app: Hono<Env>, o: ListenOptions): Promise<Listener> {
   const handle = getRequestListener(app.fetch);
-  const inFlight = new Set<ServerResponse>();
+  // Responses not yet closed, counted per drain epoch (drain() waits for those that began
+  // before it). Counters, not a Set of responses: a Set that grows and shrinks thousands of
+  // times a second replaces its hash table each time, and V8 links every obsolete table to
+  // its successor; once one is promoted, the scavenger keeps each later table, and the
+  // responses in it, alive until a full GC. With the Set, ~7 MB of dead requests reached
+  // the old generation at every scavenge (10–15 ms each) under the single-event benchmark;
+  // without it, ~1.5 MB (5–6 ms).
+  const open: number[] = [0];
+  let epoch = 0;
+  const idle = (upToEpoch: number) => open.every((n, e) => e > upToEpoch || n === 0);
   let draining = false;
   const server = https.createServer(
     {
@@ -96,8 +105,11 @@ export async function listenHttps(app: Hono<Env>, o: ListenOptions): Promise<Lis
     },
     (req, res) => {
       if (draining) res.setHeader('Connection', 'close');
-      inFlight.add(res);
-      res.once('close', () => inFlight.delete(res));
+      const e = epoch;
+      open[e] = (open[e] as number) + 1;
+      res.once('close', () => {
+        open[e] = (open[e] as number) - 1;
+      });
       void handle(req, res);
     },
   );
@@ -119,9 +131,11 @@ export async function listenHttps(app: Hono<Env>, o: ListenOptions): Promise<Lis
     drain: async (deadlineAt) => {
       draining = true;
       server.closeIdleConnections();
-      const pending = [...inFlight];
+      const upTo = epoch;
+      epoch += 1;
+      open.push(0);
       // 20 ms polls: a spool append (the slow part of a request) is ~1 ms here.
-      while (pending.some((r) => inFlight.has(r))) {
+      while (!idle(upTo)) {
         if (Date.now() >= deadlineAt) return false;
         await sleep(20);
       }
@@ -134,7 +148,7 @@ export async function listenHttps(app: Hono<Env>, o: ListenOptions): Promise<Lis
         // A socket that finishes its request becomes idle; close it then rather than after keepAliveTimeout.
         while (Date.now() < deadlineAt) {
           server.closeIdleConnections();
-          if (inFlight.size === 0 && (await Promise.race([done.then(() => true), sleep(20).then(() => false)]))) return;
+          if (idle(epoch) && (await Promise.race([done.then(() => true), sleep(20).then(() => false)]))) return;
           await sleep(20);
         }
         server.closeAllConnections();
