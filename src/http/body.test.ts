@@ -126,7 +126,7 @@ test("the request's own header key as a batch body's top-level writeKey is Segme
 
 describe("a Node request's body, read from the socket", { timeout: 10_000 }, () => {
   /** A plain HTTP server whose every request's body goes through readJsonBody with its IncomingMessage; the outcome per request. */
-  async function serve(): Promise<{ url: string; outcomes: Promise<string>[]; close(): Promise<void> }> {
+  async function serve(): Promise<{ url: string; outcomes: Promise<string>[]; raw(bytes: string): net.Socket; close(): Promise<void> }> {
     const outcomes: Promise<string>[] = [];
     const server = http.createServer((incoming, res) => {
       const request = new Request('https://x/v1/track', { method: 'POST', headers: incoming.headers as Record<string, string> });
@@ -139,7 +139,14 @@ describe("a Node request's body, read from the socket", { timeout: 10_000 }, () 
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as AddressInfo;
-    return { url: `http://127.0.0.1:${port}/`, outcomes, close: () => new Promise((r) => server.close(() => r())) };
+    /** A client socket that has sent `bytes` (a request written by hand: chunked, or cut short). */
+    const raw = (bytes: string) => {
+      const sock = net.connect(port, '127.0.0.1');
+      sock.on('error', () => undefined);
+      sock.write(bytes);
+      return sock;
+    };
+    return { url: `http://127.0.0.1:${port}/`, outcomes, raw, close: () => new Promise((r) => server.close(() => r())) };
   }
 
   test('a body in one or many chunks parses, on a keep-alive connection too', async () => {
@@ -167,10 +174,7 @@ describe("a Node request's body, read from the socket", { timeout: 10_000 }, () 
   test('a chunked body over the cap (no Content-Length to refuse it early) is a 413 once the cap is passed', async () => {
     const s = await serve();
     try {
-      const sock = net.connect((new URL(s.url).port as unknown as number), '127.0.0.1');
-      sock.on('error', () => undefined);
-      sock.write('POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
-      for (let i = 0; i < 3; i++) sock.write(`200\r\n${'x'.repeat(512)}\r\n`);
+      const sock = s.raw(`POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${`200\r\n${'x'.repeat(512)}\r\n`.repeat(3)}`);
       await waitUntil(() => s.outcomes.length === 1);
       assert.equal(await s.outcomes[0], 'payload_too_large');
       sock.destroy();
@@ -182,9 +186,7 @@ describe("a Node request's body, read from the socket", { timeout: 10_000 }, () 
   test('a client that goes away mid-body rejects the read (no hang, no partial body parsed)', async () => {
     const s = await serve();
     try {
-      const sock = net.connect((new URL(s.url).port as unknown as number), '127.0.0.1');
-      sock.on('error', () => undefined);
-      sock.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":');
+      const sock = s.raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":');
       await waitUntil(() => s.outcomes.length === 1);
       sock.destroy();
       // The error the stream itself reports (what the async iterator rejected with before).

@@ -91,7 +91,7 @@ export async function listenHttps(app: Hono<Env>, o: ListenOptions): Promise<Lis
   // its successor; once one is promoted, the scavenger keeps each later table, and the
   // responses in it, alive until a full GC. With the Set, ~7 MB of dead requests reached
   // the old generation at every scavenge (10–15 ms each) under the single-event benchmark;
-  // without it, ~1.5 MB (5–6 ms).
+  // without it, ~1 MB (~5 ms).
   const open: number[] = [0];
   let epoch = 0;
   const idle = (upToEpoch: number) => open.every((n, e) => e > upToEpoch || n === 0);
