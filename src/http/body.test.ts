@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { deflateSync, gzipSync } from 'node:zlib';
 import { AppError } from '../errors/index.ts';
 import { readJsonBody } from './body.ts';
@@ -125,75 +125,62 @@ test("the request's own header key as a batch body's top-level writeKey is Segme
 });
 
 describe("a Node request's body, read from the socket", { timeout: 10_000 }, () => {
-  /** A plain HTTP server whose every request's body goes through readJsonBody with its IncomingMessage; the outcome per request. */
-  async function serve(): Promise<{ url: string; outcomes: Promise<string>[]; raw(bytes: string): net.Socket; close(): Promise<void> }> {
-    const outcomes: Promise<string>[] = [];
-    const server = http.createServer((incoming, res) => {
-      const request = new Request('https://x/v1/track', { method: 'POST', headers: incoming.headers as Record<string, string> });
-      const outcome = readJsonBody(request, limits, incoming).then(
-        (v) => JSON.stringify(v),
-        (err: unknown) => (err instanceof AppError ? err.code : `error ${(err as NodeJS.ErrnoException).code ?? String(err)}`),
-      );
-      outcomes.push(outcome);
-      void outcome.then((o) => res.writeHead(200, { connection: 'close' }).end(o));
-    });
+  // A plain HTTP server whose every request's body goes through readJsonBody with its IncomingMessage.
+  const outcomes: Promise<string>[] = [];
+  const server = http.createServer((incoming, res) => {
+    const request = new Request('https://x/v1/track', { method: 'POST', headers: incoming.headers as Record<string, string> });
+    const outcome = readJsonBody(request, limits, incoming).then(
+      (v) => JSON.stringify(v),
+      (err: unknown) => (err instanceof AppError ? err.code : `error ${(err as NodeJS.ErrnoException).code ?? String(err)}`),
+    );
+    outcomes.push(outcome);
+    void outcome.then((o) => res.writeHead(200, { connection: 'close' }).end(o));
+  });
+  let port = 0;
+  before(async () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const { port } = server.address() as AddressInfo;
-    /** A client socket that has sent `bytes` (a request written by hand: chunked, or cut short). */
-    const raw = (bytes: string) => {
-      const sock = net.connect(port, '127.0.0.1');
-      sock.on('error', () => undefined);
-      sock.write(bytes);
-      return sock;
-    };
-    return { url: `http://127.0.0.1:${port}/`, outcomes, raw, close: () => new Promise((r) => server.close(() => r())) };
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  /** Writes a request by hand (chunked, or cut short) and waits until the server has read it: its socket and the read's outcome. */
+  async function raw(bytes: string): Promise<{ sock: net.Socket; outcome: Promise<string> }> {
+    const at = outcomes.length;
+    const sock = net.connect(port, '127.0.0.1');
+    sock.on('error', () => undefined);
+    sock.write(bytes);
+    await waitUntil(() => outcomes.length > at);
+    return { sock, outcome: outcomes[at] as Promise<string> };
   }
 
   test('a body in one or many chunks parses, on a keep-alive connection too', async () => {
-    const s = await serve();
-    try {
-      const agent = new http.Agent({ keepAlive: true });
-      for (const chunks of [['{"a":1}'], ['{"a"', ':', '2}']]) {
-        const text = await new Promise<string>((resolve, reject) => {
-          const req = http.request(s.url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-            let out = '';
-            res.setEncoding('utf8').on('data', (d: string) => (out += d)).on('end', () => resolve(out));
-          });
-          req.on('error', reject);
-          for (const c of chunks) req.write(c);
-          req.end();
+    const agent = new http.Agent({ keepAlive: true });
+    for (const chunks of [['{"a":1}'], ['{"a"', ':', '2}']]) {
+      const text = await new Promise<string>((resolve, reject) => {
+        const req = http.request(`http://127.0.0.1:${port}/`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+          let out = '';
+          res.setEncoding('utf8').on('data', (d: string) => (out += d)).on('end', () => resolve(out));
         });
-        assert.equal(text, JSON.stringify(JSON.parse(chunks.join(''))));
-      }
-      agent.destroy();
-    } finally {
-      await s.close();
+        req.on('error', reject);
+        for (const c of chunks) req.write(c);
+        req.end();
+      });
+      assert.equal(text, JSON.stringify(JSON.parse(chunks.join(''))));
     }
+    agent.destroy();
   });
 
   test('a chunked body over the cap (no Content-Length to refuse it early) is a 413 once the cap is passed', async () => {
-    const s = await serve();
-    try {
-      const sock = s.raw(`POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${`200\r\n${'x'.repeat(512)}\r\n`.repeat(3)}`);
-      await waitUntil(() => s.outcomes.length === 1);
-      assert.equal(await s.outcomes[0], 'payload_too_large');
-      sock.destroy();
-    } finally {
-      await s.close();
-    }
+    const { sock, outcome } = await raw(`POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${`200\r\n${'x'.repeat(512)}\r\n`.repeat(3)}`);
+    assert.equal(await outcome, 'payload_too_large');
+    sock.destroy();
   });
 
   test('a client that goes away mid-body rejects the read (no hang, no partial body parsed)', async () => {
-    const s = await serve();
-    try {
-      const sock = s.raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":');
-      await waitUntil(() => s.outcomes.length === 1);
-      sock.destroy();
-      // The error the stream itself reports (what the async iterator rejected with before).
-      assert.equal(await s.outcomes[0], 'error ECONNRESET');
-    } finally {
-      await s.close();
-    }
+    const { sock, outcome } = await raw('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":');
+    sock.destroy();
+    // The error the stream itself reports (what the async iterator rejected with before).
+    assert.equal(await outcome, 'error ECONNRESET');
   });
 });
 
