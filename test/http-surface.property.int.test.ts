@@ -496,11 +496,15 @@ async function surface(t: Target, runs: number, pid?: number): Promise<void> {
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         const req = reqs[i] as Req;
         const what = `${req.method} ${req.path.slice(0, 200)} → ${res.status} ${res.text.slice(0, 300)}`;
-        assert.ok(res.status < 500, what);
+        // A 5xx names the node's own log lines for that request (metadata only: no request content reaches the log).
+        const requestId = /"requestId":"([0-9a-f-]{36})"/.exec(res.text)?.[1];
+        const logged = res.status >= 500 && requestId ? t.output.filter((l) => l.includes(requestId)).join('\n').slice(0, 2_000) : '';
+        assert.ok(res.status < 500, logged ? `${what}\n${logged}` : what);
         if (res.status >= 400) assert.ok(CODES.has(codeOf(res) ?? ''), `a refusal without a documented code: ${what}`);
       });
     }),
-    { numRuns: Math.ceil(runs / PARALLEL), endOnFailure: true, reporter: short },
+    // PALISADE_FUZZ_SEED replays a failure's seed (the report names it).
+    { numRuns: Math.ceil(runs / PARALLEL), endOnFailure: true, reporter: short, ...(process.env.PALISADE_FUZZ_SEED ? { seed: Number(process.env.PALISADE_FUZZ_SEED) } : {}) },
   );
   const seconds = (performance.now() - started) / 1000;
   const serverCpu = pid === undefined ? undefined : (await cpuSeconds(pid)) - serverCpu0;
