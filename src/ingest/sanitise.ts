@@ -29,6 +29,17 @@ const HAS_CONTROL_RE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
 // high one. Same result as String.prototype.toWellFormed, which our TS lib
 // target (ES2022) does not declare.
 const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const HAS_LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * False when `s` holds a lone surrogate (String.prototype.isWellFormed). Such
+ * text has no UTF-8 form: ClickHouse's JSON input refuses its escape, and no
+ * stored event holds one (cleanString replaces them), so an id that has one
+ * can only be refused.
+ */
+export function isWellFormed(s: string): boolean {
+  return !HAS_LONE_SURROGATE_RE.test(s);
+}
 
 /** String length in code points, cut at `max` without splitting a surrogate pair. */
 export function truncateCodePoints(s: string, max: number): string {

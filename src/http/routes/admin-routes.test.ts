@@ -256,6 +256,14 @@ describe('deletion: DELETE /admin/tenants/:id/users/:userId, DELETE /admin/tenan
     assert.equal((await n.adminCall('DELETE', `/admin/tenants/${MISSING_TENANT}/users/u`)).status, 404);
     assert.equal((await n.adminCall('DELETE', '/admin/tenants/everyone')).status, 404);
   });
+  test('error: a named anonymous id with a lone surrogate is 400 invalid_body, not a 500 from the receipt insert (found by the generated HTTP surface)', async () => {
+    const d = await n.createTenant('deletion lone surrogate');
+    await n.call('POST', '/v1/track', { body: { type: 'track', event: 'e', userId: 'u', messageId: 'ls-1' }, headers: basic(d.keys.ingest) });
+    for (const route of [`/admin/tenants/${d.tenant.id}/users/u`, `/admin/tenants/${d.tenant.id}/users/u/deletion-plan`]) {
+      const r = await n.adminCall(route.endsWith('plan') ? 'POST' : 'DELETE', route, { anonymousIds: ['ok', '\ud800'] });
+      assert.deepEqual([r.status, code(r)], [400, 'invalid_body'], route);
+    }
+  });
   test("security: a user deletion never touches another tenant's user of the same id", async () => {
     const x = await n.createTenant('deletion x');
     const y = await n.createTenant('deletion y');
