@@ -19,11 +19,15 @@
 //   this script's: each file runs in a process of its own (node:test's spec
 //   reporter, the file as the script), and its output is printed whole when
 //   it ends;
-// - the latency test (SOLO) still runs last, alone.
+// - the latency test (SOLO) still runs last, alone;
+// - every test file, the `palisade` command and the scripts tests spawn run
+//   from one esbuild bundle each, made before the pool starts
+//   (scripts/test-build.mjs says why and what stays as in the sources).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { buildForTests, builtPath } from './test-build.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const SKIP = new Set(['node_modules', 'data', 'dist', '.git', '.tmp', 'test-artifacts']);
@@ -80,14 +84,18 @@ const solo = all.filter((f) => SOLO.has(f));
 // the summary at the end names each, so a skip is never silent.
 const scratch = mkdtempSync(path.join(tmpdir(), 'palisade-test-run-'));
 const missingFile = path.join(scratch, 'missing-tools.jsonl');
-const testEnv = { ...process.env, NODE_ENV: 'test', PALISADE_MISSING_TOOLS: missingFile };
+const build = path.join(scratch, 'build');
+const sourceEnv = { ...process.env, NODE_ENV: 'test', PALISADE_MISSING_TOOLS: missingFile };
+const testEnv = { ...sourceEnv, PALISADE_TEST_BUILD: build };
+// Scripts tests spawn themselves (test/helpers/palisade.ts: scriptArgv).
+const SPAWNED_SCRIPTS = ['test/helpers/clickhouse-bridge.ts', 'test/helpers/flood.ts'];
 
 let failed = false;
 const started = Date.now();
 
 /** One `node --test` over the files, its output straight to ours (the way to run a few files by hand). */
 function runInline(files, concurrency) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit', env: testEnv });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit', env: sourceEnv });
   if (r.status !== 0) failed = true;
 }
 
@@ -107,7 +115,7 @@ function job(name, command, argv, env) {
 // The file runs as a plain script: node:test runs the tests a module declares and
 // exits 1 if one fails. `node --test file` would start a second process to run it
 // in, ~0.1 CPU-seconds per file for nothing the pool needs.
-const fileJob = (file) => job(file, process.execPath, ['--import', 'tsx', '--test-reporter=spec', file], testEnv);
+const fileJob = (file) => job(file, process.execPath, ['--enable-source-maps', '--test-reporter=spec', builtPath(build, file)], testEnv);
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const typecheckJob = (project) => job(`type-check (tsc --noEmit -p ${project})`, process.execPath, [tsc, '--noEmit', '-p', project], process.env);
 
@@ -141,6 +149,7 @@ if (args.length > 0 && args[0] !== 'unit' && args[0] !== 'int') {
   runInline(unit, 2);
 } else {
   const full = args[0] !== 'int';
+  await buildForTests(root, build, [...unit, ...int, ...solo, ...SPAWNED_SCRIPTS]);
   // The type-check (~15 s of one core) starts once the five longest files are running.
   const ints = longestFirst(int).map(fileJob);
   const jobs = [...ints.slice(0, 5), ...(full ? [typecheckJob('.'), typecheckJob('load-tests')] : []), ...ints.slice(5), ...(full ? unit.map(fileJob) : [])];

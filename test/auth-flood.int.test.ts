@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { caOf, metric, p99 } from './helpers/edge-clients.ts';
-import { createTenant, removeDir, ROOT, startPalisade, type CreatedTenant, type Palisade } from './helpers/palisade.ts';
+import { createTenant, removeDir, ROOT, scriptArgv, startPalisade, type CreatedTenant, type Palisade } from './helpers/palisade.ts';
 
 let p: Palisade;
 let t: CreatedTenant;
@@ -57,7 +57,7 @@ test('10,000 bad-secret requests for a real key id do not push legitimate p99 ab
     const argon2Before = await metric(p, 'palisade_auth_argon2_verifications_total');
 
     const keyId = t.keys.ingest.slice(7, 23);
-    const flood = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/flood.ts'), String(p.apiPort), keyId, '10000', '256', '50', path.join(p.dataDir, 'tls', 'self-signed.crt')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const flood = spawn(process.execPath, [...scriptArgv('test/helpers/flood.ts'), String(p.apiPort), keyId, '10000', '256', '50', path.join(p.dataDir, 'tls', 'self-signed.crt')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let floodOut = '';
     flood.stdout.setEncoding('utf8').on('data', (d: string) => (floodOut += d));
     let floodDone = false;

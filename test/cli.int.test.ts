@@ -1,15 +1,17 @@
 /**
  * The README's first five minutes, run as a person would: the server as one
- * child process, each `palisade` command as another, talking over HTTPS.
+ * child process, each `palisade` command as another, talking over HTTPS. The
+ * command is bin/palisade.js itself, through tsx as `npm start` runs it (the
+ * other suites run the test run's bundle of it: helpers/palisade.ts).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { basic, removeDir, runCli, startPalisade, waitFor, type Palisade } from './helpers/palisade.ts';
+import { basic, removeDir, runCli, SOURCE_BIN, startPalisade, waitFor, type Palisade } from './helpers/palisade.ts';
 
 let p: Palisade;
 
 before(async () => {
-  p = await startPalisade();
+  p = await startPalisade({ bin: SOURCE_BIN });
 });
 
 after(async () => {
@@ -85,7 +87,7 @@ test('the CLI fails clearly: bad admin token, bad settings, unknown tenant, serv
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /not_found/);
 
-  const down = await runCli(['tenant', 'list'], { ...p.env, PALISADE_ADMIN_PORT: '1' });
+  const down = await runCli(['tenant', 'list'], { ...p.env, PALISADE_ADMIN_PORT: '1' }, SOURCE_BIN);
   assert.equal(down.code, 1);
   assert.match(down.stderr, /cannot reach the Palisade admin API/);
 });

@@ -13,13 +13,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import path from 'node:path';
 import { ClickHouseServerWarehouse } from '../../src/storage/clickhouse-warehouse.ts';
 import type { Warehouse } from '../../src/storage/warehouse.ts';
 import { openDataDir } from './data-dir.ts';
-import { removeDir, ROOT, tempDir } from './palisade.ts';
-
-export const BRIDGE_SCRIPT = path.join(ROOT, 'test', 'helpers', 'clickhouse-bridge.ts');
+import { removeDir, ROOT, scriptArgv, tempDir } from './palisade.ts';
 
 export interface Backend {
   readonly kind: 'embedded' | 'server';
@@ -86,7 +83,7 @@ export class Bridge {
   }
 
   private async spawn(): Promise<void> {
-    const proc = spawn(process.execPath, ['--import', 'tsx', BRIDGE_SCRIPT, '--path', this.dir, '--port', String(this.port), ...this.args], {
+    const proc = spawn(process.execPath, [...scriptArgv('test/helpers/clickhouse-bridge.ts'), '--path', this.dir, '--port', String(this.port), ...this.args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -13,7 +13,21 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request, type Dispatcher } from 'undici';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const BIN = path.join(ROOT, 'bin', 'palisade.js');
+/** The `palisade` command as shipped: tsx and the sources (`npm start`). */
+export const SOURCE_BIN = path.join(ROOT, 'bin', 'palisade.js');
+/**
+ * Under `npm test`, the runner's bundles of the command and of the scripts
+ * tests spawn (scripts/test-build.mjs): each at its source's path, `.ts` →
+ * `.mjs`, the command as bin/palisade.cjs. They start as plain Node, without
+ * tsx's loader; a test file run by hand uses the sources.
+ */
+const TEST_BUILD = process.env.PALISADE_TEST_BUILD;
+/** The `palisade` command tests run: the run's bundle of it under `npm test`, else SOURCE_BIN. */
+export const BIN = TEST_BUILD ? path.join(TEST_BUILD, 'bin', 'palisade.cjs') : SOURCE_BIN;
+/** Node's arguments to run one of the project's TypeScript scripts (`rel` from ROOT). */
+export function scriptArgv(rel: string): string[] {
+  return TEST_BUILD ? [path.join(TEST_BUILD, rel.replace(/\.ts$/, '.mjs'))] : ['--import', 'tsx', path.join(ROOT, rel)];
+}
 /**
  * Node's flags for a server, as `npm start` and the image's ENTRYPOINT pass
  * them (test/deploy-files.test.ts holds the three equal), so tests and the
@@ -80,8 +94,10 @@ export async function startPalisade(
   o: {
     dataDir?: string;
     env?: Record<string, string>;
-    /** Node's arguments instead of `bin/palisade.js serve` (test/image.int.test.ts runs the build), and where to run them. */
+    /** Node's arguments instead of `BIN serve` (test/image.int.test.ts runs the build), and where to run them. */
     argv?: string[];
+    /** The `palisade` command to serve and to run `cli()` with (default BIN). */
+    bin?: string;
     cwd?: string;
   } = {},
 ): Promise<Palisade> {
@@ -98,7 +114,8 @@ export async function startPalisade(
     PALISADE_FLUSH_INTERVAL_MS: '100',
     ...o.env,
   };
-  const argv = o.argv ?? [...SERVER_NODE_FLAGS, BIN, 'serve'];
+  const bin = o.bin ?? BIN;
+  const argv = o.argv ?? [...SERVER_NODE_FLAGS, bin, 'serve'];
   const proc = spawn(process.execPath, [...(process.env.PALISADE_NODE_ARGS ? process.env.PALISADE_NODE_ARGS.split(' ') : []), ...argv], { cwd: o.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
   collect(proc, output);
@@ -145,7 +162,7 @@ export async function startPalisade(
         { authorization: `Bearer ${secrets.adminToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
         body !== undefined ? JSON.stringify(body) : undefined,
       ),
-    cli: (args, extraEnv = {}) => runCli(args, { ...env, PALISADE_ADMIN_PORT: String(ports.adminPort), ...extraEnv }),
+    cli: (args, extraEnv = {}) => runCli(args, { ...env, PALISADE_ADMIN_PORT: String(ports.adminPort), ...extraEnv }, bin),
     stop: async () => {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       const code = await exited;
@@ -161,9 +178,9 @@ export async function startPalisade(
   return handle;
 }
 
-export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv, bin = BIN): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [bin, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
