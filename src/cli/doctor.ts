@@ -9,7 +9,6 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { connect, type PeerCertificate } from 'node:tls';
 import type { Command } from 'commander';
-import { Agent, request } from 'undici';
 import type { Config } from '../config/index.ts';
 import type { DoctorReport } from '../ops/doctor.ts';
 import { ALERT_THRESHOLDS, SCRAPE_ALERTS } from '../ops/alert-thresholds.ts';
@@ -53,6 +52,9 @@ function loopback(host: string): string {
   return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 }
 
+/** undici, loaded when a check needs it: main.ts imports this module for every command, `serve` included (see admin-client.ts). */
+const httpClient = () => import('undici');
+
 function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
@@ -60,6 +62,7 @@ function hostForUrl(host: string): string {
 async function apiHealth(config: Config, ca: string | undefined): Promise<Check> {
   const url = `https://${hostForUrl(loopback(config.host))}:${config.port}/healthz`;
   // Not verifying the certificate here: "is it up" is a separate question from "is the certificate right" (next check).
+  const { Agent, request } = await httpClient();
   const dispatcher = new Agent({ connect: { ca, rejectUnauthorized: false } });
   try {
     const res = await request(url, { dispatcher, headersTimeout: 5_000, bodyTimeout: 5_000 });
@@ -306,6 +309,7 @@ export async function runDoctor(config: Config): Promise<Check[]> {
   }
   try {
     const host = loopback(config.adminHost);
+    const { Agent, request } = await httpClient();
     const dispatcher = new Agent({ connect: { ca, rejectUnauthorized: false } });
     const res = await request(`https://${hostForUrl(host)}:${config.adminPort}/metrics`, { dispatcher, headersTimeout: 5_000, bodyTimeout: 10_000 });
     const text = await res.body.text();
