@@ -35,6 +35,8 @@ const sourceLocation = {
         .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href))
         .replaceAll('import.meta.dirname', JSON.stringify(path.dirname(args.path)))
         .replaceAll('import.meta.filename', JSON.stringify(args.path));
+      // Anything else on import.meta (resolve, a new field) would answer for the bundle's location.
+      if (text.includes('import.meta')) return { errors: [{ text: `${path.relative(build.initialOptions.outbase ?? '', args.path)}: import.meta other than url/dirname/filename; teach scripts/test-build.mjs its meaning` }] };
       return { contents: text, loader: 'ts' };
     });
   },

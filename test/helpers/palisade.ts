@@ -6,6 +6,7 @@
  * first and opens the directory itself (openDataDir).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,7 +27,10 @@ const TEST_BUILD = process.env.PALISADE_TEST_BUILD;
 export const BIN = TEST_BUILD ? path.join(TEST_BUILD, 'bin', 'palisade.cjs') : SOURCE_BIN;
 /** Node's arguments to run one of the project's TypeScript scripts (`rel` from ROOT). */
 export function scriptArgv(rel: string): string[] {
-  return TEST_BUILD ? [path.join(TEST_BUILD, rel.replace(/\.ts$/, '.mjs'))] : ['--import', 'tsx', path.join(ROOT, rel)];
+  if (!TEST_BUILD) return ['--import', 'tsx', path.join(ROOT, rel)];
+  const built = path.join(TEST_BUILD, rel.replace(/\.ts$/, '.mjs'));
+  if (!existsSync(built)) throw new Error(`${rel} has no bundle in this test run: add it to SPAWNED_SCRIPTS in scripts/test.mjs`);
+  return [built];
 }
 /**
  * Node's flags for a server, as `npm start` and the image's ENTRYPOINT pass
