@@ -41,7 +41,8 @@
  * rate limits).
  */
 import { isIP } from 'node:net';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { boundedCache } from '../cache/bounded.ts';
 import { clientKey, ipPrefix } from '../net/ip-prefix.ts';
 import type { Scope } from '../auth/tokens.ts';
 import { Ring } from './ring.ts';
@@ -122,10 +123,10 @@ export class AccessWatch {
   readonly counts: Record<AnomalyKind, number> = Object.fromEntries(ANOMALY_KINDS.map((k) => [k, 0])) as Record<AnomalyKind, number>;
   /** Anomalies not raised again because their (kind, subject) was in its cool-down. */
   suppressed = 0;
-  private readonly keys = new LRUCache<string, KeyState>({ max: MAX_KEYS });
-  private readonly known = new LRUCache<string, true>({ max: MAX_KNOWN });
-  private readonly clients = new LRUCache<string, Ring>({ max: MAX_CLIENTS });
-  private readonly tenants = new LRUCache<string, TenantQueries>({ max: MAX_TENANTS });
+  private readonly keys = boundedCache<string, KeyState>(MAX_KEYS);
+  private readonly known = boundedCache<string, true>(MAX_KNOWN);
+  private readonly clients = boundedCache<string, Ring>(MAX_CLIENTS);
+  private readonly tenants = boundedCache<string, TenantQueries>(MAX_TENANTS);
   private readonly raised: LRUCache<string, number>;
   private readonly now: () => number;
   private readonly p: AnomalyPolicy;
@@ -134,7 +135,7 @@ export class AccessWatch {
     this.p = o.policy;
     this.now = o.now ?? Date.now;
     // (kind, subject) → end of its cool-down, on the injected clock (lru-cache's own ttl reads the real one).
-    this.raised = new LRUCache({ max: MAX_KEYS });
+    this.raised = boundedCache(MAX_KEYS);
   }
 
   private key(id: string, now: number): KeyState {

@@ -14,7 +14,8 @@
  */
 import { createHash } from 'node:crypto';
 import argon2 from 'argon2';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { boundedCache } from '../cache/bounded.ts';
 import pLimit from 'p-limit';
 import { AppError, ErrorCode } from '../errors/index.ts';
 import { clientKey } from '../net/ip-prefix.ts';
@@ -93,8 +94,8 @@ export class Authenticator {
   constructor(private readonly o: AuthenticatorOptions) {
     // updateAgeOnGet: an active client never falls out of the cache (and into a
     // cool-down an attacker keeps engaged); revocation is checked before the cache.
-    this.cache = o.cacheTtlMs > 0 ? new LRUCache({ max: 100_000, ttl: o.cacheTtlMs, updateAgeOnGet: true }) : undefined;
-    this.knownClients = new LRUCache({ max: 100_000, ttl: o.knownClientTtlMs ?? 24 * 3_600_000 });
+    this.cache = o.cacheTtlMs > 0 ? boundedCache(100_000, { ttl: o.cacheTtlMs, updateAgeOnGet: true }) : undefined;
+    this.knownClients = boundedCache(100_000, { ttl: o.knownClientTtlMs ?? 24 * 3_600_000 });
     this.limit = pLimit(o.argon2Concurrency);
     this.maxQueued = o.maxQueued ?? 256;
   }

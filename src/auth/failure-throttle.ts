@@ -11,7 +11,8 @@
  * recently on this edge (until it sends a wrong one): a key id's cool-down
  * does not lock out an owner already using the key.
  */
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { boundedCache } from '../cache/bounded.ts';
 
 export interface ThrottlePolicy {
   maxFailures: number;
@@ -40,7 +41,7 @@ export class FailureThrottle {
     readonly policy: ThrottlePolicy,
     o: FailureThrottleOptions = {},
   ) {
-    this.entries = new LRUCache({ max: o.maxKeys ?? 100_000 });
+    this.entries = boundedCache(o.maxKeys ?? 100_000);
     this.now = o.now ?? Date.now;
   }
 

@@ -8,7 +8,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { isbot } from 'isbot';
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '../cache/bounded.ts';
 import type { EventRow, JsonObject, JsonValue } from '../../schemas/event-row.ts';
 import type { IpPolicy, TenantSettings } from '../../schemas/tenant-settings.ts';
 import { ipPrefix } from '../net/ip-prefix.ts';
@@ -89,7 +89,7 @@ export function hashValue(key: Buffer, v: JsonValue): string {
  */
 const BOT_CACHE_AGENTS = 4_096;
 const BOT_CACHE_MAX_AGENT = 1_024;
-const botVerdicts = new LRUCache<string, boolean>({ max: BOT_CACHE_AGENTS });
+const botVerdicts = boundedCache<string, boolean>(BOT_CACHE_AGENTS);
 
 export function isBotAgent(agent: string): boolean {
   if (agent === '') return false;

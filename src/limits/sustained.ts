@@ -7,7 +7,8 @@
  * tenant. In memory, per edge, bounded (the least recently refused tenant is
  * forgotten past `maxTenants`).
  */
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { boundedCache } from '../cache/bounded.ts';
 
 interface Streak {
   since: number;
@@ -25,7 +26,7 @@ export class SustainedLimits {
   constructor(
     private readonly o: { gapMs?: number; maxTenants?: number; now?: () => number } = {},
   ) {
-    this.streaks = new LRUCache({ max: o.maxTenants ?? 10_000 });
+    this.streaks = boundedCache(o.maxTenants ?? 10_000);
   }
 
   private get gapMs(): number {

@@ -13,7 +13,8 @@
  * bigger than the burst therefore still goes through once, and the debt makes
  * the next requests wait it off; the long-run rate never exceeds the policy.
  */
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { boundedCache } from '../cache/bounded.ts';
 
 export interface BucketPolicy {
   /** Name in the RateLimit headers ("ip", "key"). */
@@ -54,7 +55,7 @@ export class TokenBuckets {
   private readonly now: () => number;
 
   constructor(o: TokenBucketsOptions = {}) {
-    this.buckets = new LRUCache({ max: o.maxKeys ?? 100_000 });
+    this.buckets = boundedCache(o.maxKeys ?? 100_000);
     this.now = o.now ?? Date.now;
   }
 

@@ -14,7 +14,7 @@
  * everyone else. The fair scheduler decides who runs; this only decides who
  * yields the CPU.
  */
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '../cache/bounded.ts';
 import type { Lane } from './fair-scheduler.ts';
 
 // A dashboard query answers in tens of ms here (bench/query.ts, quiet noisy-neighbour runs: 15–25 ms);
@@ -25,7 +25,7 @@ const ALPHA = 0.3;
 
 export class EnginePriority {
   // One number per tenant; 100k tenants ≈ a few MB.
-  private readonly meanMs = new LRUCache<string, number>({ max: 100_000 });
+  private readonly meanMs = boundedCache<string, number>(100_000);
 
   priorityOf(tenantId: string, lane: Exclude<Lane, 'system'>): 1 | 2 {
     if (lane === 'bulk') return 2;
