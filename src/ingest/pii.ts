@@ -253,12 +253,28 @@ export function applyPrivacy(row: EventRow, p: PrivacyContext): PrivacyOutcome {
     const ip = applyIpPolicy(context.ip, s.ipPolicy);
     context = Object.fromEntries(Object.entries(context).flatMap(([k, v]) => (k !== 'ip' ? [[k, v]] : ip === '' ? [] : [[k, ip]])));
   }
+  // Every column written out, in the row's order, not `{ ...row, … }`: V8 gave each row
+  // copied by that spread a hidden class of its own, so every later read of a row (the
+  // guard, the spool encoder, JSON.stringify) went megamorphic, ~1.5 µs an event.
   const out: EventRow = {
-    ...row,
-    ip: applyIpPolicy(row.ip, s.ipPolicy),
+    tenant_id: row.tenant_id,
+    message_id: row.message_id,
+    type: row.type,
+    event: row.event,
+    user_id: row.user_id,
+    anonymous_id: row.anonymous_id,
+    group_id: row.group_id,
+    previous_id: row.previous_id,
+    timestamp: row.timestamp,
+    original_timestamp: row.original_timestamp,
+    sent_at: row.sent_at,
+    received_at: row.received_at,
     properties: applyTree('properties', row.properties, rules, w),
     traits: applyTree('traits', row.traits, rules, w),
     context,
+    ip: applyIpPolicy(row.ip, s.ipPolicy),
+    user_agent: row.user_agent,
+    key_id: row.key_id,
     is_bot: bot ? 1 : 0,
   };
   if (s.scrubPii) scrubIdentity(out, p.hashKey);
