@@ -34,21 +34,26 @@ export interface EventRow {
   is_bot?: 0 | 1;
 }
 
-// The last time converted: the events of one request mostly share their times (received_at
-// always, sent_at per batch, the timestamp of events sent without one), so most calls hit it.
-let lastMs = NaN;
-let lastText = '';
+// The last times converted, four: a row has four time columns, and an event's received_at
+// and sent_at are its request's (most events of a batch share them). With one slot, an
+// event sent with its own timestamp and sentAt (every Segment and RudderStack SDK) made
+// its four columns evict each other, and every call converted.
+const SLOTS = 4;
+const slotMs: number[] = [NaN, NaN, NaN, NaN];
+const slotText: string[] = ['', '', '', ''];
+let nextSlot = 0;
 
 /** Date → `2026-11-24 10:00:00.123` (UTC). */
 export function toClickHouseTime(d: Date): string {
   const ms = d.getTime();
-  if (ms === lastMs) return lastText;
+  for (let i = 0; i < SLOTS; i++) if (slotMs[i] === ms) return slotText[i] as string;
   const iso = d.toISOString();
   // Slices, not two replace() calls: this runs several times per event on the ingest path.
   // Years outside 0000-9999 have a longer ISO form; they keep the old transformation.
   const text = iso.length !== 24 ? iso.replace('T', ' ').replace('Z', '') : iso.slice(0, 10) + ' ' + iso.slice(11, 23);
-  lastMs = ms;
-  lastText = text;
+  slotMs[nextSlot] = ms;
+  slotText[nextSlot] = text;
+  nextSlot = (nextSlot + 1) % SLOTS;
   return text;
 }
 
