@@ -43,6 +43,30 @@ describe('cleanString', () => {
     assert.equal(truncateCodePoints('abc', 0), '');
   });
 
+  test('answers as its full steps do for any string (the printable-ASCII shortcut changes nothing)', () => {
+    // The steps written out: well-formed, strip controls, NFC, cut at a code point boundary.
+    const steps = (s: string, max: number) =>
+      truncateCodePoints(
+        s
+          .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+          .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g, '')
+          .normalize('NFC'),
+        max,
+      );
+    const text = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 40 }),
+      fc.string({ unit: fc.constantFrom(...'aZ09 ~\t\n\r\u0000\u001f\u007f\u0085e\u0301\uD800\uDC00\u00e9'), maxLength: 40 }),
+      fc.string({ maxLength: 40 }),
+    );
+    fc.assert(
+      fc.property(text, fc.integer({ min: 0, max: 50 }), (s, max) => {
+        assert.equal(cleanString(s, max), steps(s, max));
+        assert.equal(cleanString(s), steps(s, Number.POSITIVE_INFINITY));
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
   test('a 1 MB unicode string is cleaned and cut to the limit quickly', () => {
     const unit = 'é😀\u0000e\u0301\uD800';
     const huge = unit.repeat(Math.ceil((1 << 20) / unit.length));

@@ -25,6 +25,8 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 // terminals, and NUL truncates strings in more than one downstream tool.
 const CONTROL_RE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g;
 const HAS_CONTROL_RE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
+// Printable ASCII, tab, newline and return: what cleanString leaves as it is (but for its length).
+const PLAIN_RE = /^[\t\n\r\x20-\x7e]*$/;
 // A high surrogate not followed by a low one, or a low one not preceded by a
 // high one. Same result as String.prototype.toWellFormed, which our TS lib
 // target (ES2022) does not declare.
@@ -66,6 +68,9 @@ function isLow(c: number): boolean {
  * then cut.
  */
 export function cleanString(s: string, maxLength: number = Number.POSITIVE_INFINITY): string {
+  // Most of what arrives is printable ASCII: no surrogate, no control character, NFC
+  // already, one code point per unit. One scan instead of three and an ICU call.
+  if (PLAIN_RE.test(s)) return s.length <= maxLength ? s : s.slice(0, maxLength);
   let out = s.replace(LONE_SURROGATE_RE, '\uFFFD');
   if (HAS_CONTROL_RE.test(out)) out = out.replace(CONTROL_RE, '');
   out = out.normalize('NFC');
