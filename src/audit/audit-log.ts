@@ -25,7 +25,7 @@ import { AppError, ErrorCode } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
 import { AuthFailureAggregator, IngestAggregator, type AuthFailureNote } from './aggregate.ts';
-import { canonicalDetails, entryHash, GENESIS, wellFormed, type Anchor, type AuditRow, type Outcome } from './chain.ts';
+import { canonicalDetails, entryHash, GENESIS, type Anchor, type AuditRow, type Outcome } from './chain.ts';
 
 export interface AuditInput {
   actor: string;
@@ -64,7 +64,7 @@ const NODE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 function field(s: string | undefined, max = 256): string {
   const v = s ?? '';
-  return wellFormed(v.length > max ? v.slice(0, max) : v);
+  return (v.length > max ? v.slice(0, max) : v).toWellFormed();
 }
 
 export function anchorFile(dir: string, nodeId: string): string {

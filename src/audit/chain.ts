@@ -41,15 +41,9 @@ const MAX_ARRAY = 50;
 const SECRET_NAME = /secret|token|password|authorization|cookie|key_hex|payload|properties|traits/i;
 const NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/** A lone surrogate would not survive the UTF-8 round trip through ClickHouse, and then the hash would not either. */
-export function wellFormed(s: string): string {
-  return s.replace(LONE_SURROGATE, '\uFFFD');
-}
-
+/** Cut, and well-formed: a lone surrogate would not survive the UTF-8 round trip through ClickHouse, and then the hash would not either. */
 function clip(s: string): string {
-  return wellFormed(s.length > MAX_STRING ? s.slice(0, MAX_STRING) : s);
+  return (s.length > MAX_STRING ? s.slice(0, MAX_STRING) : s).toWellFormed();
 }
 
 function scalar(v: unknown): string | number | boolean | null | undefined {

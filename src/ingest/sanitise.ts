@@ -27,21 +27,6 @@ const CONTROL_RE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g;
 const HAS_CONTROL_RE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
 // Printable ASCII, tab, newline and return: what cleanString leaves as it is (but for its length).
 const PLAIN_RE = /^[\t\n\r\x20-\x7e]*$/;
-// A high surrogate not followed by a low one, or a low one not preceded by a
-// high one. Same result as String.prototype.toWellFormed, which our TS lib
-// target (ES2022) does not declare.
-const LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-const HAS_LONE_SURROGATE_RE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/**
- * False when `s` holds a lone surrogate (String.prototype.isWellFormed). Such
- * text has no UTF-8 form: ClickHouse's JSON input refuses its escape, and no
- * stored event holds one (cleanString replaces them), so an id that has one
- * can only be refused.
- */
-export function isWellFormed(s: string): boolean {
-  return !HAS_LONE_SURROGATE_RE.test(s);
-}
 
 /** String length in code points, cut at `max` without splitting a surrogate pair. */
 export function truncateCodePoints(s: string, max: number): string {
@@ -71,7 +56,8 @@ export function cleanString(s: string, maxLength: number = Number.POSITIVE_INFIN
   // Most of what arrives is printable ASCII: no surrogate, no control character, NFC
   // already, one code point per unit. One scan instead of three and an ICU call.
   if (PLAIN_RE.test(s)) return s.length <= maxLength ? s : s.slice(0, maxLength);
-  let out = s.replace(LONE_SURROGATE_RE, '\uFFFD');
+  // A lone surrogate has no UTF-8 form (ClickHouse's JSON input refuses its escape): U+FFFD instead.
+  let out = s.toWellFormed();
   if (HAS_CONTROL_RE.test(out)) out = out.replace(CONTROL_RE, '');
   out = out.normalize('NFC');
   return truncateCodePoints(out, maxLength);

@@ -24,7 +24,6 @@ import { randomBase62 } from '../auth/base62.ts';
 import type { AuditInput } from '../audit/audit-log.ts';
 import type { ControlPlane } from '../control/control-plane.ts';
 import { AppError, ErrorCode } from '../errors/index.ts';
-import { isWellFormed } from '../ingest/sanitise.ts';
 import type { Logger } from '../log/index.ts';
 import { alterTable } from '../storage/cluster-sql.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
@@ -121,9 +120,9 @@ export class DeletionService {
   }
 
   private checkRequest(userId: string, req: UserDeletionRequest): void {
-    if (userId.length === 0 || userId.length > MAX_USER_ID || !isWellFormed(userId)) throw new AppError(ErrorCode.BAD_REQUEST, `user id: 1-${MAX_USER_ID} characters of well-formed Unicode`);
+    if (userId.length === 0 || userId.length > MAX_USER_ID || !userId.isWellFormed()) throw new AppError(ErrorCode.BAD_REQUEST, `user id: 1-${MAX_USER_ID} characters of well-formed Unicode`);
     const named = req.anonymousIds ?? [];
-    if (named.length > MAX_NAMED_IDS || named.some((a) => a.length === 0 || a.length > MAX_USER_ID || !isWellFormed(a))) {
+    if (named.length > MAX_NAMED_IDS || named.some((a) => a.length === 0 || a.length > MAX_USER_ID || !a.isWellFormed())) {
       throw new AppError(ErrorCode.BAD_REQUEST, `anonymousIds: at most ${MAX_NAMED_IDS}, each 1-${MAX_USER_ID} characters of well-formed Unicode`);
     }
   }

@@ -9,7 +9,6 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { AppError, ErrorCode } from '../../errors/index.ts';
 import type { SupportGrant } from '../../control/support-grants.ts';
-import { isWellFormed } from '../../ingest/sanitise.ts';
 import { MAX_RETENTION_DAYS } from '../../ops/retention.ts';
 import { ctxOf } from '../audit-hooks.ts';
 import { adminToken } from '../middleware/admin-token.ts';
@@ -19,7 +18,7 @@ import type { Env } from '../types.ts';
 export const RetentionBody = z.object({ retentionDays: z.number().int().min(0).max(MAX_RETENTION_DAYS) }).strict();
 /** Optional body of a user deletion and its plan: anonymous ids the data subject showed to be theirs. */
 export const UserDeletionBody = z
-  .object({ anonymousIds: z.array(z.string().min(1).max(256).refine(isWellFormed, 'must be well-formed Unicode (no lone surrogates)')).max(100).optional() })
+  .object({ anonymousIds: z.array(z.string().min(1).max(256).refine((s) => s.isWellFormed(), 'must be well-formed Unicode (no lone surrogates)')).max(100).optional() })
   .strict();
 
 export function tenantDataAdminRoutes(d: GovernanceDeps): Hono<Env> {
