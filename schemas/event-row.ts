@@ -39,8 +39,8 @@ export interface EventRow {
 // event sent with its own timestamp and sentAt (every Segment and RudderStack SDK) made
 // its four columns evict each other, and every call converted.
 const SLOTS = 4;
-const slotMs: number[] = [NaN, NaN, NaN, NaN];
-const slotText: string[] = ['', '', '', ''];
+const slotMs: number[] = new Array<number>(SLOTS).fill(Number.NaN);
+const slotText: string[] = new Array<string>(SLOTS).fill('');
 let nextSlot = 0;
 
 /** Date → `2026-11-24 10:00:00.123` (UTC). */
