@@ -227,7 +227,14 @@ test('a shorter retention deletes older data at once (after a backup) and keeps 
   assert.equal((await p.api('POST', '/v1/track', { body: { event: 'Late', userId: 'late', timestamp: iso(5 * DAY) }, headers: basic(a.keys.ingest) })).status, 200);
   const enforced = await waitFor(async () => (await trail(a.keys.query)).find((e) => e.action === 'retention.enforce'), 8_000, 'the periodic retention run');
   assert.equal(enforced.details.rowsDeleted, 1);
-  assert.ok(!(await exported(a.keys.query)).some((l) => l.data?.user_id === 'late'));
+  const after = await exported(a.keys.query);
+  // Failed once in ~13 full runs on a loaded machine, not reproduced since: say what was there.
+  assert.ok(
+    !after.some((l) => l.data?.user_id === 'late'),
+    `the late event is still exported after the run that deleted 1 row:\n${JSON.stringify(after.filter((l) => l.data?.user_id === 'late'))}\n` +
+      `retention entries: ${JSON.stringify((await trail(a.keys.query)).filter((e) => e.action.startsWith('retention.')).map((e) => e.details))}\n` +
+      p.output.filter((l) => /flush|retention|spool/.test(l)).slice(-20).join('\n'),
+  );
 
   const update = (await trail(a.keys.query)).find((e) => e.action === 'retention.update');
   assert.deepEqual([update?.details.previousDays, update?.details.retentionDays, update?.details.backupId], [0, 2, r.retention.backupId]);
