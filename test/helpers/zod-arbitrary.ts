@@ -83,19 +83,23 @@ function namedHints(name: string | undefined): string[] {
 // Over the 32 KB event cap and the 8 KB string cap, up to 64 KB; rare, so most bodies stay small and fast.
 const hugeString = fc.integer({ min: 1, max: 64 }).map((k) => 'x'.repeat(k * 1024));
 
+// The parts of a hostile value that do not depend on the field's name, built once: building a
+// unicode fc.string() costs ~1 ms (fast-check maps every code point), and a schema asks for
+// hundreds of hostile values.
+const HOSTILE_ANY = [
+  { weight: 3, arbitrary: fc.constantFrom<unknown>(...HOSTILE_NUMBERS) },
+  { weight: 3, arbitrary: fc.constantFrom<unknown>(...NAMED_STRINGS, ...TIME_STRINGS.slice(0, 8), ...ZONES.slice(5, 8)) },
+  { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) },
+  { weight: 1, arbitrary: fc.constantFrom<unknown>(null, true, false, [], {}, [[[[[]]]]], { a: { b: { c: { d: {} } } } }) },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
+  { weight: 1, arbitrary: fc.oneof({ weight: 1, arbitrary: hugeString }, { weight: 9, arbitrary: fc.string({ maxLength: 300 }) }) },
+];
+
 /** Hostile values of any type: what any field might receive. */
 export function hostileValue(name?: string): fc.Arbitrary<unknown> {
   const hints = namedHints(name);
-  return fc.oneof(
-    { weight: 3, arbitrary: fc.constantFrom<unknown>(...HOSTILE_NUMBERS) },
-    { weight: 3, arbitrary: fc.constantFrom<unknown>(...NAMED_STRINGS, ...TIME_STRINGS.slice(0, 8), ...ZONES.slice(5, 8)) },
-    { weight: hints.length > 0 ? 6 : 0, arbitrary: hints.length > 0 ? fc.constantFrom<unknown>(...hints) : fc.constant('') },
-    { weight: 2, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }) },
-    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) },
-    { weight: 1, arbitrary: fc.constantFrom<unknown>(null, true, false, [], {}, [[[[[]]]]], { a: { b: { c: { d: {} } } } }) },
-    { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
-    { weight: 1, arbitrary: fc.oneof({ weight: 1, arbitrary: hugeString }, { weight: 9, arbitrary: fc.string({ maxLength: 300 }) }) },
-  );
+  return fc.oneof(...HOSTILE_ANY, { weight: hints.length > 0 ? 6 : 0, arbitrary: hints.length > 0 ? fc.constantFrom<unknown>(...hints) : fc.constant('') });
 }
 
 function clamp(n: number | undefined, fallback: number, max: number): number {
