@@ -12,7 +12,7 @@
  * until it sends one wrong secret. An owner on a new address, or on an edge
  * it has not used (the table is per edge, in memory), waits out the cool-down.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import argon2 from 'argon2';
 import type { LRUCache } from 'lru-cache';
 import { boundedCache } from '../cache/bounded.ts';
@@ -122,7 +122,7 @@ export class Authenticator {
       throw new AuthFailure('wrong_secret', parsed.keyId, ErrorCode.INVALID_CREDENTIAL, 'invalid credential');
     }
 
-    const digest = createHash('sha256').update(parsed.token).digest('base64');
+    const digest = hash('sha256', parsed.token, 'base64');
     if (this.cache?.get(digest) === record.secretHash) {
       this.counters.cacheHits++;
       return { tenantId: record.tenantId, keyId: record.id, scope: record.scope };

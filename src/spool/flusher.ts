@@ -14,7 +14,7 @@
  * process left behind, and the records after a failed cycle.
  * Logs carry counts, tenant ids and error codes, never row contents.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Logger } from '../log/index.ts';
 import { GuardViolation, lineBoundTo, linePrefix, type EventWriter, type InsertRow, type TenantBatch } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
@@ -84,10 +84,13 @@ interface Group {
  * (seq restarts at 1), and a reused token would make ClickHouse silently drop
  * a different batch; hashing the message_ids in too keeps distinct batches distinct.
  */
-function groupToken(g: Group): string {
-  const h = createHash('sha256').update(g.positions.join(',')).update('\n');
-  for (const r of g.rows) h.update(r.messageId).update(',');
-  return 'sp' + h.digest('hex').slice(0, 32);
+export function groupToken(g: { positions: readonly string[]; rows: readonly { messageId: string }[] }): string {
+  // The hashed text is a compatibility contract (a replay after an upgrade must repeat the token,
+  // flusher.test.ts pins it): positions joined by ',', a newline, then each message_id and a ','.
+  // One string and one hash: a hash update per id cost ~3x as much.
+  let text = g.positions.join(',') + '\n';
+  for (const r of g.rows) text += r.messageId + ',';
+  return 'sp' + hash('sha256', text, 'hex').slice(0, 32);
 }
 
 export class Flusher {
@@ -230,7 +233,7 @@ export class Flusher {
         payload = decodeSpoolPayload(e.payload);
       } catch {
         this.o.logger.error({ position: pos, code: UNDECODABLE }, 'spool record is not a spool payload; dead-lettered');
-        const token = `sp${pos}.${createHash('sha256').update(e.payload).digest('hex').slice(0, 16)}`;
+        const token = `sp${pos}.${hash('sha256', e.payload, 'hex').slice(0, 16)}`;
         await writeDeadLetters(this.o.warehouse, '', [{ messageId: '', row: e.payload.toString('utf8') }], UNDECODABLE, token);
         this.deadLettered.undecodable += 1;
         records += 1;

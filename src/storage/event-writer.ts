@@ -10,7 +10,7 @@
  * compare, no parse). A row that fails is a bug upstream: the batch is refused
  * with a GuardViolation (logged and alerted by the caller), never written.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { CLICKHOUSE_TIME_RE, EVENT_TYPES, type EventRow } from '../../schemas/event-row.ts';
 import { TENANT_ID } from '../../schemas/tenant-id.ts';
 import { WarehouseError, type Warehouse } from './warehouse.ts';
@@ -182,9 +182,9 @@ export function lookupSlices<R extends { messageId: string }>(rows: readonly R[]
 }
 
 function sha256(...parts: string[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p).update('\n');
-  return h.digest('hex');
+  let text = '';
+  for (const p of parts) text += p + '\n';
+  return hash('sha256', text, 'hex');
 }
 
 /** One tenant's rows for one write, and the token that names them (e.g. their spool positions). */
@@ -374,11 +374,14 @@ export class EventWriter {
 /** An InsertRow checked against its batch's tenant (a chunk can hold many tenants). */
 type TenantRow = InsertRow;
 
-function chunkToken(tokens: readonly string[], rows: readonly TenantRow[]): string {
-  const h = createHash('sha256');
-  for (const t of tokens) h.update(t).update('\n');
-  for (const r of rows) h.update(r.tenantId).update('/').update(r.messageId).update('\n');
-  return h.digest('hex').slice(0, 40);
+export function chunkToken(tokens: readonly string[], rows: readonly Pick<TenantRow, 'tenantId' | 'messageId'>[]): string {
+  // The hashed text is a compatibility contract (a replay after an upgrade must repeat the token,
+  // event-writer.test.ts pins it): each batch token and a newline, then each tenant/message_id and a
+  // newline. One string and one hash: a hash update per part cost ~3x as much.
+  let text = '';
+  for (const t of tokens) text += t + '\n';
+  for (const r of rows) text += r.tenantId + '/' + r.messageId + '\n';
+  return hash('sha256', text, 'hex').slice(0, 40);
 }
 
 /**
