@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { EVENT_TYPES } from './event-row.ts';
 import {
   BatchBodySchema,
@@ -47,6 +48,43 @@ describe('parseTimestamp', () => {
     assert.equal(parseTimestamp('2200-12-31T23:59:59.999Z'), Date.UTC(2200, 11, 31, 23, 59, 59, 999));
     assert.equal(parseTimestamp('2201-01-01T00:00:00Z'), null);
     assert.equal(parseTimestamp('0050-01-01T00:00:00Z'), null);
+  });
+
+  // toISOString's form (…T03:04:05.678Z) has a shortcut that skips the regex; with a lower-case
+  // `z` the same text takes the regex path, so the two must always agree.
+  const viaRegex = (s: string) => parseTimestamp(`${s.slice(0, -1)}z`);
+
+  test("toISOString's form reads as the instant it names, like the general path, in and out of range", () => {
+    fc.assert(
+      fc.property(fc.date({ min: new Date(Date.UTC(1900, 0, 1)), max: new Date(Date.UTC(2300, 0, 1)), noInvalidDate: true }), (d) => {
+        const s = d.toISOString();
+        const inRange = d.getTime() >= 0 && d.getTime() < Date.UTC(2201, 0, 1);
+        assert.equal(parseTimestamp(s), inRange ? d.getTime() : null, s);
+        assert.equal(parseTimestamp(s), viaRegex(s), s);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  test("text shaped like toISOString's form, digits or not, impossible dates included, reads as the general path reads it", () => {
+    const digitOrNot = fc.constantFrom('0', '1', '2', '3', '5', '9', 'a', ' ', '/', '٣');
+    const slot = (n: number) => fc.array(digitOrNot, { minLength: n, maxLength: n }).map((a) => a.join(''));
+    const field = (n: number, max: number) => fc.oneof(fc.integer({ min: 0, max }).map((v) => String(v).padStart(n, '0')), slot(n));
+    const shaped = fc
+      .tuple(field(4, 9999), field(2, 99), field(2, 99), field(2, 99), field(2, 99), field(2, 99), field(3, 999))
+      .map(([y, mo, d, h, mi, s, ms]) => `${y}-${mo}-${d}T${h}:${mi}:${s}.${ms}Z`);
+    fc.assert(
+      fc.property(shaped, (s) => {
+        assert.equal(s.length, 24);
+        assert.equal(parseTimestamp(s), viaRegex(s), s);
+      }),
+      { numRuns: 5_000 },
+    );
+    // Leap years and month ends, on the shortcut.
+    assert.equal(parseTimestamp('2024-02-29T00:00:00.000Z'), Date.UTC(2024, 1, 29));
+    assert.equal(parseTimestamp('2100-02-29T00:00:00.000Z'), null);
+    assert.equal(parseTimestamp('2000-02-29T00:00:00.000Z'), Date.UTC(2000, 1, 29));
+    assert.equal(parseTimestamp('2026-04-31T00:00:00.000Z'), null);
   });
 });
 
