@@ -56,9 +56,23 @@ export function monthEnd(partition: string): number | undefined {
 }
 
 export class RetentionService {
+  /**
+   * Enforcement runs one at a time: a change of retention (which stores the
+   * setting, then enforces it) and the periodic run (every tenant's setting,
+   * then each one enforced) would otherwise both count the same expired rows
+   * before either deleted them, and the trail would say each deleted them.
+   */
+  private enforcing: Promise<unknown> = Promise.resolve();
+
   constructor(
     private readonly o: { warehouse: Warehouse; control: ControlPlane; backups: BackupService; audit: AuditSink; logger: Logger; now?: () => number },
   ) {}
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.enforcing.then(fn, fn);
+    this.enforcing = run.catch(() => undefined);
+    return run;
+  }
 
   private now(): number {
     return this.o.now?.() ?? Date.now();
@@ -101,11 +115,13 @@ export class RetentionService {
         throw err;
       }
     }
-    await this.o.warehouse.insertJsonEachRow(
-      'tenant_settings',
-      Buffer.from(JSON.stringify({ tenant_id: tenantId, retention_days: days, updated_at: toClickHouseTime(new Date(this.now())), version: version() })),
-    );
-    const enforced = days > 0 ? await this.enforceTenant(tenantId, days) : { partitionsDropped: 0, rowsDeleted: 0, deadLettersDeleted: 0 };
+    const enforced = await this.exclusive(async () => {
+      await this.o.warehouse.insertJsonEachRow(
+        'tenant_settings',
+        Buffer.from(JSON.stringify({ tenant_id: tenantId, retention_days: days, updated_at: toClickHouseTime(new Date(this.now())), version: version() })),
+      );
+      return days > 0 ? await this.enforceTenant(tenantId, days) : { partitionsDropped: 0, rowsDeleted: 0, deadLettersDeleted: 0 };
+    });
     await this.o.audit.recordDurable({
       ...ctx,
       tenantId,
@@ -129,7 +145,8 @@ export class RetentionService {
     );
   }
 
-  async enforceTenant(tenantId: string, days: number): Promise<Enforced> {
+  /** Drops the tenant's expired months and deletes its expired rows; callers hold `exclusive`. */
+  private async enforceTenant(tenantId: string, days: number): Promise<Enforced> {
     const wh = this.o.warehouse;
     const cutoffMs = this.now() - days * 86_400_000;
     const params = { t: tenantId, c: this.cutoff(days) };
@@ -161,7 +178,7 @@ export class RetentionService {
     );
     let touched = 0;
     for (const r of rows) {
-      const e = await this.enforceTenant(r.t, Number(r.d));
+      const e = await this.exclusive(() => this.enforceTenant(r.t, Number(r.d)));
       if (e.partitionsDropped + e.rowsDeleted + e.deadLettersDeleted === 0) continue;
       touched++;
       this.o.audit.record({ actor: 'system', tenantId: r.t, action: 'retention.enforce', target: r.t, outcome: 'ok', details: { retentionDays: Number(r.d), ...e } });
