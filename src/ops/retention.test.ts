@@ -7,10 +7,11 @@ import { before, test } from 'node:test';
 import { toClickHouseTime } from '../../schemas/event-row.ts';
 import { fileEngine } from '../../test/helpers/engine.ts';
 import type { ControlPlane } from '../control/control-plane.ts';
+import { newTenantId } from '../control/tenant-id.ts';
 import { createLogger } from '../log/index.ts';
 import type { ChdbWarehouse } from '../storage/chdb-warehouse.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
-import type { BackupService } from './backup.ts';
+import type { BackupService, Ctx } from './backup.ts';
 import type { AuditInput } from '../audit/audit-log.ts';
 import { RetentionService } from './retention.ts';
 
@@ -25,7 +26,7 @@ const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 5, 20, 12);
 
 test('a change of retention and the periodic run do not both enforce (and claim) the same expired rows', async () => {
-  const tenantId = 'ten_retentionrace';
+  const tenantId = newTenantId();
   await wh.insertJsonEachRow(
     'events',
     Buffer.from(
@@ -67,7 +68,7 @@ test('a change of retention and the periodic run do not both enforce (and claim)
     now: () => NOW,
   });
 
-  const change = await service.set(tenantId, 2, { actor: 'admin:test' } as never);
+  const change = await service.set(tenantId, 2, { actor: 'admin:test' } satisfies Ctx);
   assert.ok(periodic, 'the periodic run started during the change');
   await periodic;
 
