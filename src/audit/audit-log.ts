@@ -21,6 +21,7 @@
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { toClickHouseTime } from '../../schemas/event-row.ts';
+import { OneAtATime } from '../concurrency/one-at-a-time.ts';
 import { AppError, ErrorCode } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
@@ -97,7 +98,7 @@ export class AuditLog {
   private inflight: Item[] | null = null;
   private headSeq = 0;
   private headHash = GENESIS;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly batches = new OneAtATime();
   private timer: NodeJS.Timeout | undefined;
   private dropped = 0;
   private lastHeadLog = 0;
@@ -201,9 +202,7 @@ export class AuditLog {
   }
 
   flush(): Promise<void> {
-    const run = this.chain.then(() => this.flushAll());
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.batches.run(() => this.flushAll());
   }
 
   private async flushAll(): Promise<void> {

@@ -16,6 +16,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { toClickHouseTime } from '../../schemas/event-row.ts';
 import { randomBase62 } from '../auth/base62.ts';
+import { OneAtATime } from '../concurrency/one-at-a-time.ts';
 import { isoFromClickHouse } from '../control/control-plane.ts';
 import { AppError, ErrorCode } from '../errors/index.ts';
 import type { AuditInput } from '../audit/audit-log.ts';
@@ -99,7 +100,7 @@ export interface BackupServiceOptions {
 export type AfterRestore = (o: { since: Date; tenantId: string | null }) => Promise<number>;
 
 export class BackupService {
-  private lock: Promise<unknown> = Promise.resolve();
+  private readonly lock = new OneAtATime();
   private readonly registry: BackupRegistry;
   private afterRestore: AfterRestore | undefined;
   private state: BackupStatus = {
@@ -145,14 +146,8 @@ export class BackupService {
     if (verified) Object.assign(this.state, { lastVerifiedAt: verified.at, lastVerifiedId: verified.id, lastVerifyOk: verified.ok });
   }
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn);
-    this.lock = run.catch(() => undefined);
-    return run;
-  }
-
   create(scope: BackupScope, reason: BackupReason, ctx: Ctx): Promise<BackupRecord> {
-    return this.exclusive(() => this.createLocked(scope, reason, ctx));
+    return this.lock.run(() => this.createLocked(scope, reason, ctx));
   }
 
   private async createLocked(scope: BackupScope, reason: BackupReason, ctx: Ctx): Promise<BackupRecord> {
@@ -250,7 +245,7 @@ export class BackupService {
   }
 
   verify(id: string, ctx: Ctx): Promise<VerifyResult> {
-    return this.exclusive(async () => {
+    return this.lock.run(async () => {
       const r = await this.row(id);
       this.usable(r);
       const expected = JSON.parse(r.manifest) as Manifest;
@@ -283,7 +278,7 @@ export class BackupService {
   }
 
   restore(id: string, o: { tenantId?: string }, ctx: Ctx): Promise<RestoreResult> {
-    return this.exclusive(async () => {
+    return this.lock.run(async () => {
       const r = await this.row(id);
       this.usable(r);
       if (o.tenantId && r.scope === 'tenant' && r.tenant_id !== o.tenantId) throw new AppError(ErrorCode.BAD_REQUEST, `backup ${id} holds tenant ${r.tenant_id} only`);
@@ -312,7 +307,7 @@ export class BackupService {
 
   /** Deletes backups past the retention period; returns their ids. */
   expire(ctx: Ctx = { actor: 'system' }): Promise<string[]> {
-    return this.exclusive(async () => {
+    return this.lock.run(async () => {
       const gone: string[] = [];
       for (const r of await this.registry.expired()) {
         if (this.o.localDir && BACKUP_ID.test(r.id)) {

@@ -19,6 +19,7 @@
  * table ON CLUSTER (src/storage/cluster-sql.ts); counts read the Distributed table.
  */
 import { toClickHouseTime } from '../../schemas/event-row.ts';
+import { OneAtATime } from '../concurrency/one-at-a-time.ts';
 import type { ControlPlane } from '../control/control-plane.ts';
 import { AppError, ErrorCode } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
@@ -62,17 +63,12 @@ export class RetentionService {
    * then each one enforced) would otherwise both count the same expired rows
    * before either deleted them, and the trail would say each deleted them.
    */
-  private enforcing: Promise<unknown> = Promise.resolve();
+  private readonly enforcing = new OneAtATime();
 
   constructor(
     private readonly o: { warehouse: Warehouse; control: ControlPlane; backups: BackupService; audit: AuditSink; logger: Logger; now?: () => number },
   ) {}
 
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.enforcing.then(fn, fn);
-    this.enforcing = run.catch(() => undefined);
-    return run;
-  }
 
   private now(): number {
     return this.o.now?.() ?? Date.now();
@@ -115,7 +111,7 @@ export class RetentionService {
         throw err;
       }
     }
-    const enforced = await this.exclusive(async () => {
+    const enforced = await this.enforcing.run(async () => {
       await this.o.warehouse.insertJsonEachRow(
         'tenant_settings',
         Buffer.from(JSON.stringify({ tenant_id: tenantId, retention_days: days, updated_at: toClickHouseTime(new Date(this.now())), version: version() })),
@@ -145,7 +141,7 @@ export class RetentionService {
     );
   }
 
-  /** Drops the tenant's expired months and deletes its expired rows; callers hold `exclusive`. */
+  /** Drops the tenant's expired months and deletes its expired rows; callers run it on `enforcing`. */
   private async enforceTenant(tenantId: string, days: number): Promise<Enforced> {
     const wh = this.o.warehouse;
     const cutoffMs = this.now() - days * 86_400_000;
@@ -178,7 +174,7 @@ export class RetentionService {
     );
     let touched = 0;
     for (const r of rows) {
-      const e = await this.exclusive(() => this.enforceTenant(r.t, Number(r.d)));
+      const e = await this.enforcing.run(() => this.enforceTenant(r.t, Number(r.d)));
       if (e.partitionsDropped + e.rowsDeleted + e.deadLettersDeleted === 0) continue;
       touched++;
       this.o.audit.record({ actor: 'system', tenantId: r.t, action: 'retention.enforce', target: r.t, outcome: 'ok', details: { retentionDays: Number(r.d), ...e } });

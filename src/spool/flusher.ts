@@ -15,6 +15,7 @@
  * Logs carry counts, tenant ids and error codes, never row contents.
  */
 import { hash } from 'node:crypto';
+import { OneAtATime } from '../concurrency/one-at-a-time.ts';
 import type { Logger } from '../log/index.ts';
 import { GuardViolation, lineBoundTo, linePrefix, type EventWriter, type InsertRow, type TenantBatch } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
@@ -95,7 +96,7 @@ export function groupToken(g: { positions: readonly string[]; rows: readonly { m
 
 export class Flusher {
   private cursor: Cursor;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly cycles = new OneAtATime();
   private loop: Promise<void> | null = null;
   private stopping = false;
   private wake: (() => void) | null = null;
@@ -154,9 +155,7 @@ export class Flusher {
 
   /** One cycle; cycles never overlap. Rejects (cursor unchanged) when the warehouse is unavailable. */
   async flushOnce(): Promise<FlushResult> {
-    const run = this.chain.then(() => this.cycle());
-    this.chain = run.catch(() => undefined);
-    return await run;
+    return await this.cycles.run(() => this.cycle());
   }
 
   status(): FlusherStatus {
