@@ -10,14 +10,18 @@ import type { StageMetrics } from '../metrics/stage-metrics.ts';
 import type { ServiceSecrets } from '../secrets/file-secrets.ts';
 import { withSecretCredentials } from '../secrets/provider.ts';
 import { ChdbWarehouse } from '../storage/chdb-warehouse.ts';
-import { ClickHouseServerWarehouse } from '../storage/clickhouse-warehouse.ts';
 import { openRoleWarehouses, type RoleWarehouses } from '../storage/clickhouse-logins.ts';
 import { observedWarehouse } from '../storage/observed-warehouse.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
 import type { Module } from '../runner.ts';
 
 export async function openWarehouse(config: Config, diskKeyHex: string): Promise<Warehouse> {
-  if (config.clickhouse.kind === 'server') return ClickHouseServerWarehouse.open(config.clickhouse);
+  // Each engine's client is loaded only when it is the one configured (the embedded default does not load
+  // @clickhouse/client; chdb-warehouse loads the 540 MB engine itself, on open).
+  if (config.clickhouse.kind === 'server') {
+    const { ClickHouseServerWarehouse } = await import('../storage/clickhouse-warehouse.ts');
+    return ClickHouseServerWarehouse.open(config.clickhouse);
+  }
   return ChdbWarehouse.open({
     path: path.join(config.dataDir, 'clickhouse'),
     database: config.clickhouse.database,

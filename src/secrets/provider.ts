@@ -9,7 +9,7 @@
 import { hkdfSync } from 'node:crypto';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import { AwsSecretsProvider, type SecretsStatus } from './aws-secrets.ts';
+import type { SecretsStatus } from './aws-secrets.ts';
 import { loadOrCreateSecrets, type ServiceSecrets } from './file-secrets.ts';
 
 export interface SecretsProvider {
@@ -45,6 +45,8 @@ export async function openSecrets(config: Config, logger: Logger): Promise<Secre
     const { secrets, created } = await loadOrCreateSecrets(config.dataDir);
     return new FileSecretsProvider(secrets, created);
   }
+  // The AWS SDK (~30 ms to load) only when AWS is the provider.
+  const { AwsSecretsProvider } = await import('./aws-secrets.ts');
   const aws = await AwsSecretsProvider.open({ secretId: s.secretId, region: s.region, endpoint: s.endpoint, refreshMs: s.refreshMs, logger });
   aws.onRotate(() => logger.warn('service secrets rotated: PII hashing keys follow now; disk, spool, ClickHouse and admin credentials at the next restart'));
   return aws;

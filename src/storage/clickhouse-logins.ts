@@ -11,7 +11,6 @@
  * engine has no users: there every role is the one chDB connection.
  */
 import { ConfigError, type ClickHouseLogin, type Config } from '../config/index.ts';
-import { ClickHouseServerWarehouse } from './clickhouse-warehouse.ts';
 import { WarehouseError, type Warehouse } from './warehouse.ts';
 
 export interface RoleWarehouses {
@@ -26,6 +25,7 @@ export interface RoleWarehouses {
 }
 
 async function openLogin(ch: Extract<Config['clickhouse'], { kind: 'server' }>, login: ClickHouseLogin, variable: string, role: 'query' | 'ingest'): Promise<Warehouse> {
+  const { ClickHouseServerWarehouse } = await import('./clickhouse-warehouse.ts');
   const wh = await ClickHouseServerWarehouse.open({ ...ch, readonly: role === 'query', user: login.user, password: login.password, createDatabase: false });
   try {
     // Fail at start, not on the first query or flush: a wrong password or a

@@ -7,7 +7,6 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generate } from 'selfsigned';
 
 export interface TlsMaterial {
   cert: string;
@@ -29,6 +28,9 @@ export function daysUntilExpiry(notAfter: Date, now = Date.now()): number {
 }
 
 export async function generateSelfSigned(days = 365): Promise<{ cert: string; key: string }> {
+  // Loaded here, not at the top: the certificate library (x509, asn1, webcrypto shims) costs ~80 ms of
+  // every start and every CLI call, and only a first start without a certificate needs it.
+  const { generate } = await import('selfsigned');
   const now = Date.now();
   const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
     keyType: 'ec',
