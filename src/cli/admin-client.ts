@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { readSecrets } from '../secrets/file-secrets.ts';
+import { httpsRequest, readText } from './https-request.ts';
 
 export class CliError extends Error {
   override name = 'CliError';
@@ -51,30 +52,27 @@ export async function adminClient(config: Config): Promise<AdminClient> {
   const ca = await trustAnchor(config);
   const host = config.adminHost === '0.0.0.0' ? '127.0.0.1' : config.adminHost;
   const base = `https://${host.includes(':') ? `[${host}]` : host}:${config.adminPort}`;
-  // Loaded here, not at the top: main.ts imports this module for every command,
-  // `serve` included, which never uses the HTTP client (~110 modules, ~70 ms a start).
-  const { Agent, request } = await import('undici');
-  const dispatcher = new Agent({ connect: ca ? { ca } : {} });
   return {
     /** Streams the body to `sink`; returns its last line (a JSON-lines download's `end` record). */
     async download(route: string, sink: NodeJS.WritableStream): Promise<string> {
       let res;
       try {
-        res = await request(`${base}${route}`, { method: 'GET', dispatcher, headers: { authorization: `Bearer ${token}` }, headersTimeout: 30_000, bodyTimeout: 300_000 });
+        res = await httpsRequest(`${base}${route}`, { ca, headers: { authorization: `Bearer ${token}` }, headersTimeoutMs: 30_000, bodyTimeoutMs: 300_000 });
       } catch (err) {
         throw new CliError(`cannot reach the Palisade admin API at ${base} (${(err as Error).message}); is \`npm start\` running?`);
       }
-      if (res.statusCode >= 400) {
+      const status = res.statusCode ?? 0;
+      if (status >= 400) {
         let e: { code?: string; message?: string } | undefined;
         try {
-          e = ((await res.body.json()) as { error?: { code?: string; message?: string } }).error;
+          e = (JSON.parse(await readText(res)) as { error?: { code?: string; message?: string } }).error;
         } catch {
           /* not JSON */
         }
-        throw new CliError(`${e?.code ?? 'error'}: ${e?.message ?? `HTTP ${res.statusCode}`}`);
+        throw new CliError(`${e?.code ?? 'error'}: ${e?.message ?? `HTTP ${status}`}`);
       }
       let tail = '';
-      for await (const chunk of res.body) {
+      for await (const chunk of res) {
         // Only the last line is kept: at most one line's worth of memory.
         tail = (tail + (chunk as Buffer).toString('utf8')).split('\n').slice(-2).join('\n');
         if (!sink.write(chunk as Buffer)) await new Promise((r) => sink.once('drain', r));
@@ -84,27 +82,28 @@ export async function adminClient(config: Config): Promise<AdminClient> {
     async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', route: string, body?: unknown): Promise<T> {
       let res;
       try {
-        res = await request(`${base}${route}`, {
+        res = await httpsRequest(`${base}${route}`, {
           method,
-          dispatcher,
+          ca,
           headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
           body: body === undefined ? undefined : JSON.stringify(body),
-          headersTimeout: 30_000,
-          bodyTimeout: 30_000,
+          headersTimeoutMs: 30_000,
+          bodyTimeoutMs: 30_000,
         });
       } catch (err) {
         throw new CliError(`cannot reach the Palisade admin API at ${base} (${(err as Error).message}); is \`npm start\` running?`);
       }
-      const text = await res.body.text();
+      const text = await readText(res);
+      const status = res.statusCode ?? 0;
       let json: unknown;
       try {
         json = JSON.parse(text);
       } catch {
-        throw new CliError(`unexpected response from ${base}${route} (HTTP ${res.statusCode})`);
+        throw new CliError(`unexpected response from ${base}${route} (HTTP ${status})`);
       }
-      if (res.statusCode >= 400) {
+      if (status >= 400) {
         const e = (json as { error?: { code?: string; message?: string } }).error;
-        throw new CliError(`${e?.code ?? 'error'}: ${e?.message ?? `HTTP ${res.statusCode}`}`);
+        throw new CliError(`${e?.code ?? 'error'}: ${e?.message ?? `HTTP ${status}`}`);
       }
       return json as T;
     },

@@ -14,6 +14,7 @@ import type { DoctorReport } from '../ops/doctor.ts';
 import { ALERT_THRESHOLDS, SCRAPE_ALERTS } from '../ops/alert-thresholds.ts';
 import { certificateNotAfter, daysUntilExpiry } from '../tls/certificate.ts';
 import { adminClient } from './admin-client.ts';
+import { httpsRequest, readText } from './https-request.ts';
 
 export type Status = 'ok' | 'warn' | 'red';
 export interface Check {
@@ -52,8 +53,6 @@ function loopback(host: string): string {
   return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 }
 
-/** undici, loaded when a check needs it: main.ts imports this module for every command, `serve` included (see admin-client.ts). */
-const httpClient = () => import('undici');
 
 function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
@@ -62,18 +61,14 @@ function hostForUrl(host: string): string {
 async function apiHealth(config: Config, ca: string | undefined): Promise<Check> {
   const url = `https://${hostForUrl(loopback(config.host))}:${config.port}/healthz`;
   // Not verifying the certificate here: "is it up" is a separate question from "is the certificate right" (next check).
-  const { Agent, request } = await httpClient();
-  const dispatcher = new Agent({ connect: { ca, rejectUnauthorized: false } });
   try {
-    const res = await request(url, { dispatcher, headersTimeout: 5_000, bodyTimeout: 5_000 });
-    await res.body.text();
+    const res = await httpsRequest(url, { ca, rejectUnauthorized: false, headersTimeoutMs: 5_000, bodyTimeoutMs: 5_000 });
+    await readText(res);
     return res.statusCode === 200
       ? { name: 'service up (api)', status: 'ok', detail: `${url} 200` }
       : { name: 'service up (api)', status: 'red', detail: `${url} HTTP ${res.statusCode}`, next: runbook('PalisadeDown') };
   } catch (err) {
     return { name: 'service up (api)', status: 'red', detail: `${url}: ${(err as Error).message}`, next: runbook('PalisadeDown') };
-  } finally {
-    await dispatcher.close();
   }
 }
 
@@ -309,11 +304,8 @@ export async function runDoctor(config: Config): Promise<Check[]> {
   }
   try {
     const host = loopback(config.adminHost);
-    const { Agent, request } = await httpClient();
-    const dispatcher = new Agent({ connect: { ca, rejectUnauthorized: false } });
-    const res = await request(`https://${hostForUrl(host)}:${config.adminPort}/metrics`, { dispatcher, headersTimeout: 5_000, bodyTimeout: 10_000 });
-    const text = await res.body.text();
-    await dispatcher.close();
+    const res = await httpsRequest(`https://${hostForUrl(host)}:${config.adminPort}/metrics`, { ca, rejectUnauthorized: false, headersTimeoutMs: 5_000, bodyTimeoutMs: 10_000 });
+    const text = await readText(res);
     checks.push(...alertsFromMetrics(text));
   } catch (err) {
     checks.push({ name: 'alert conditions', status: 'warn', detail: `cannot read /metrics: ${(err as Error).message}` });
