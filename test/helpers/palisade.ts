@@ -7,11 +7,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request, type Dispatcher } from 'undici';
+import { generateSelfSigned } from '../../src/tls/certificate.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The `palisade` command as shipped: tsx and the sources (`npm start`). */
@@ -82,6 +83,43 @@ export async function tempDir(prefix = 'palisade-test-'): Promise<string> {
   return mkdtemp(path.join(tmpdir(), prefix));
 }
 
+let tlsPair: Promise<{ cert: string; key: string }> | undefined;
+
+/**
+ * A self-signed certificate and key for the servers this run starts on fresh
+ * data directories: made once per run (the runner names the file,
+ * PALISADE_TEST_TLS; once per process without it) and written where the
+ * server keeps its own, so each start reuses it as a restart reuses its
+ * certificate. Generating one (loading the x509 library and making a key)
+ * was ~0.12 of a start's ~0.7 CPU-seconds, on ~70 starts a run. A first
+ * start's generation is tested in src/tls/certificate.test.ts and still
+ * runs for every server a test starts on a directory of its own.
+ */
+async function seedTls(dataDir: string): Promise<void> {
+  tlsPair ??= (async () => {
+    const file = process.env.PALISADE_TEST_TLS;
+    if (file) {
+      try {
+        return JSON.parse(await readFile(file, 'utf8')) as { cert: string; key: string };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    const pair = await generateSelfSigned();
+    if (file) {
+      // Whole or not at all: test files starting at once may each write one; the last rename wins.
+      await writeFile(`${file}.${process.pid}`, JSON.stringify(pair), { mode: 0o600 });
+      await rename(`${file}.${process.pid}`, file);
+    }
+    return pair;
+  })();
+  const { cert, key } = await tlsPair;
+  const dir = path.join(dataDir, 'tls');
+  await mkdir(dir, { mode: 0o700 });
+  await writeFile(path.join(dir, 'self-signed.key'), key, { mode: 0o600 });
+  await writeFile(path.join(dir, 'self-signed.crt'), cert, { mode: 0o644 });
+}
+
 function collect(proc: ChildProcess, output: string[]): void {
   for (const stream of [proc.stdout, proc.stderr]) {
     let partial = '';
@@ -106,6 +144,7 @@ export async function startPalisade(
   } = {},
 ): Promise<Palisade> {
   const dataDir = o.dataDir ?? (await tempDir());
+  if (!o.dataDir && !o.env?.PALISADE_TLS_CERT) await seedTls(dataDir);
   // CLICKHOUSE_* only from the test's own backend (helpers/clickhouse-backend.ts): a test
   // that reads the embedded data directory must not silently run against a server.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CLICKHOUSE_')));
