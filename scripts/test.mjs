@@ -96,6 +96,10 @@ const UNIT_LONGEST_FIRST = [
 ];
 // Files running at once in the pool (PALISADE_TEST_POOL to try another number).
 const POOL = Number(process.env.PALISADE_TEST_POOL ?? 3);
+// More files while the cores idle (see pool()).
+const POOL_MAX = Number(process.env.PALISADE_TEST_POOL_MAX ?? 5);
+const IDLE_TO_GROW = 0.2;
+const GROW_WINDOW = 3;
 const rank = (list, f) => (list.includes(f) ? list.indexOf(f) : list.length);
 const longestFirst = (files, list) => [...files].sort((a, b) => rank(list, a) - rank(list, b) || a.localeCompare(b));
 
@@ -112,7 +116,8 @@ const scratch = mkdtempSync(path.join(tmpdir(), 'palisade-test-run-'));
 const missingFile = path.join(scratch, 'missing-tools.jsonl');
 const build = path.join(scratch, 'build');
 const sourceEnv = { ...process.env, NODE_ENV: 'test', PALISADE_MISSING_TOOLS: missingFile };
-const testEnv = { ...sourceEnv, PALISADE_TEST_BUILD: build };
+// PALISADE_TEST_TLS: one certificate for the run's servers (test/helpers/palisade.ts: seedTls).
+const testEnv = { ...sourceEnv, PALISADE_TEST_BUILD: build, PALISADE_TEST_TLS: path.join(scratch, 'tls.json') };
 // Scripts tests spawn themselves (test/helpers/palisade.ts: scriptArgv).
 const SPAWNED_SCRIPTS = ['test/helpers/clickhouse-bridge.ts', 'test/helpers/flood.ts'];
 
@@ -145,6 +150,8 @@ const fileJob = (file) => job(file, process.execPath, ['--enable-source-maps', '
 const tsgo = path.join(root, 'node_modules', '@typescript', 'native-preview', 'bin', 'tsgo');
 const typecheckJob = (project) => job(`type-check (tsgo --noEmit -p ${project})`, process.execPath, [tsgo, '--noEmit', '-p', project], process.env);
 
+/** When the pool started a file beyond its size because the cores idled. */
+const grown = [];
 const totals = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
 const results = [];
 
@@ -160,13 +167,70 @@ function report(r) {
   if (!r.ok) failed = true;
 }
 
-/** Runs the jobs `size` at a time, starting them in the order given. */
-async function pool(jobs, size) {
-  const queue = [...jobs];
-  const worker = async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) report(await next());
+/** The share of CPU time the machine spent idle since the previous call (Linux /proc/stat; undefined elsewhere or on the first call). */
+function idleSampler() {
+  let last;
+  return () => {
+    let line;
+    try {
+      line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+    } catch {
+      return undefined;
+    }
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    const now = { idle: f[3] + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
+    const prev = last;
+    last = now;
+    return prev && now.total > prev.total ? (now.idle - prev.idle) / (now.total - prev.total) : undefined;
   };
-  await Promise.all(Array.from({ length: Math.min(size, queue.length) }, worker));
+}
+
+/**
+ * Runs the jobs `size` at a time, starting them in the order given; when the
+ * machine has been more than IDLE_TO_GROW idle over the last GROW_WINDOW
+ * seconds (the running files waiting on servers, outages, SDK timers or
+ * chromium), one more starts, up to `max` at a time. A fixed pool of four
+ * was slower (252 s against ~205 s: the heaviest files thrashed side by
+ * side); a fourth file only while cores idle is not.
+ */
+async function pool(jobs, size, max = size) {
+  const queue = [...jobs];
+  let running = 0;
+  const idle = idleSampler();
+  const recent = [];
+  return await new Promise((resolve) => {
+    const start = () => {
+      const next = queue.shift();
+      if (!next) return;
+      running++;
+      void next().then((r) => {
+        running--;
+        report(r);
+        while (running < size && queue.length > 0) start();
+        if (running === 0 && queue.length === 0) {
+          clearInterval(grow);
+          resolve();
+        }
+      });
+    };
+    const grow = max <= size ? undefined : setInterval(() => {
+      const share = idle();
+      if (share === undefined) return;
+      recent.push(share);
+      if (recent.length < GROW_WINDOW) return;
+      if (recent.length > GROW_WINDOW) recent.shift();
+      if (recent.reduce((a, b) => a + b, 0) / recent.length > IDLE_TO_GROW && running < max && queue.length > 0) {
+        recent.length = 0; // the next decision sees only what follows this start
+        grown.push(`${((Date.now() - started) / 1000).toFixed(0)} s`);
+        start();
+      }
+    }, 1_000);
+    while (running < size && queue.length > 0) start();
+    if (running === 0) {
+      clearInterval(grow);
+      resolve();
+    }
+  });
 }
 
 if (args.length > 0 && args[0] !== 'unit' && args[0] !== 'int') {
@@ -183,9 +247,10 @@ if (args.length > 0 && args[0] !== 'unit' && args[0] !== 'int') {
   const latency = pool(solo.map(fileJob), 1);
   // The solo files' processes exist now, at this script's priority; everything started from here on runs at nice 19.
   setPriority(19);
-  await Promise.all([pool(jobs, POOL), latency]);
+  await Promise.all([pool(jobs, POOL, POOL_MAX), latency]);
   const slowest = results.filter((r) => r.name.endsWith('.ts')).sort((a, b) => b.ms - a.ms).slice(0, 12);
   process.stdout.write(`\n━━ ${results.length} jobs in ${((Date.now() - started) / 1000).toFixed(1)} s, ${POOL} at a time at nice 19 beside ${solo.join(', ')}\n`);
+  process.stdout.write(`   ${grown.length} files started beside a full pool while the cores idled${grown.length ? ` (at ${grown.join(', ')})` : ''}\n`);
   process.stdout.write(`   slowest: ${slowest.map((r) => `${r.name} ${(r.ms / 1000).toFixed(1)} s`).join(', ')}\n`);
   for (const [k, v] of Object.entries(totals)) process.stdout.write(`ℹ ${k} ${v}\n`);
   const bad = results.filter((r) => !r.ok);
