@@ -15,7 +15,8 @@
 // - unit and integration files share one pool of POOL files at a time.
 //   Integration files spend part of their time waiting (servers starting,
 //   outages, flush intervals, child processes), so a third file uses the
-//   cores two leave idle;
+//   cores two leave idle, and while the machine still idles (over 20 % for
+//   three seconds) a fourth and fifth start (POOL_MAX; see pool());
 // - the pool starts the long poles first (LONGEST_FIRST, measured) and ends
 //   with the short unit files, so no 60 s file starts last and runs alone.
 //   Node 20's --test sorts the files it is given by name, so the pool is
