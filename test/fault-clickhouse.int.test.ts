@@ -8,12 +8,13 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { toClickHouseTime, type EventRow } from '../schemas/event-row.ts';
 import { encodeSpoolPayload } from '../src/spool/payload.ts';
 import { Spool } from '../src/spool/spool.ts';
 import { serverBackend, type Backend } from './helpers/clickhouse-backend.ts';
 import { finish, killAll, launch, report, restart, waitLanded } from './helpers/drill.ts';
+import { from } from './helpers/edge-clients.ts';
 import { basic, createTenant, removeDir, startPalisade, type Palisade } from './helpers/palisade.ts';
 import { assertExactlyOnce, holdMerges, metric, scrape, sleep, Traffic } from './helpers/traffic.ts';
 
@@ -29,9 +30,17 @@ async function hold(): Promise<void> {
   }
 }
 
+let clickhouseDown = false;
+
+async function down(): Promise<void> {
+  await server.down();
+  clickhouseDown = true;
+}
+
 /** Brings ClickHouse back and stops merges again (a restarted bridge merges by default). */
 async function up(): Promise<void> {
   await server.up();
+  clickhouseDown = false;
   await hold();
 }
 
@@ -69,6 +78,13 @@ const BACKOFF_CAP_MS = 2_000;
 const OUTAGE_MS = 6 * BACKOFF_CAP_MS;
 
 describe('ClickHouse faults (server path)', () => {
+  // A drill that fails midway must not take the next one down with it: its traffic and servers
+  // end, and ClickHouse is up again.
+  afterEach(async () => {
+    await killAll();
+    if (clickhouseDown) await up();
+  });
+
   test(`ClickHouse unreachable for ${OUTAGE_MS / 1000} s (six backoff caps): ingestion keeps acknowledging, the flusher backs off with jitter and catches up`, async (t) => {
     const p = await start({ PALISADE_FLUSH_BACKOFF_MAX_MS: String(BACKOFF_CAP_MS) });
     const tenant = await createTenant(p, 'outage');
@@ -76,7 +92,7 @@ describe('ClickHouse faults (server path)', () => {
     await traffic.waitForAcks(200, 10_000);
     assert.deepEqual((await readyz(p)).status, 200);
 
-    await server.down();
+    await down();
     const downAt = Date.now();
     const ackedAtDown = traffic.acked.size;
     const samples: { at: number; ready: number; status: string; spoolRecords: number; failures: number }[] = [];
@@ -133,7 +149,7 @@ describe('ClickHouse faults (server path)', () => {
     const max = 256 * 1024;
     const p = await start({ PALISADE_SPOOL_MAX_BYTES: String(max), PALISADE_FLUSH_BACKOFF_MAX_MS: '1000' });
     const tenant = await createTenant(p, 'full');
-    await server.down();
+    await down();
     // ~6 KB requests; a client that honours Retry-After (capped at 200 ms to keep the drill short).
     const traffic = new Traffic({ target: () => p, headers: basic(tenant.keys.ingest), concurrency: 3, batch: 10, padding: 500, retry: true, maxRetryAfterMs: 200 }).start();
     const deadline = Date.now() + 30_000;
@@ -169,16 +185,22 @@ describe('ClickHouse faults (server path)', () => {
     const tenant = await createTenant(p, 'shutdown');
     const traffic = new Traffic({ target: () => p, headers: basic(tenant.keys.ingest), concurrency: 3, batch: 10 }).start();
     await traffic.waitForAcks(200, 10_000);
-    await server.down();
+    await down();
     await traffic.waitForAcks(300, 10_000);
 
+    // The request after SIGTERM goes on a connection of its own. One from the shared pool may be
+    // an idle keep-alive socket the server closed at SIGTERM whose FIN this process (at nice 19
+    // on a busy machine) has not read yet: a request written onto it is reset (ECONNRESET)
+    // before the server can refuse it, which says nothing about the server.
+    const late = await from(p, '127.0.0.1');
     const exited = new Promise<number | null>((resolve) => p.proc.once('exit', (code) => resolve(code)));
     const termAt = Date.now();
     p.proc.kill('SIGTERM');
     await sleep(200);
-    const during = await p.api<{ error: { code: string } }>('POST', '/v1/batch', {
+    const during = await late.call<{ error: { code: string } }>('POST', '/v1/batch', {
       body: { batch: [{ type: 'track', event: 'Late', userId: 'u' }] }, headers: basic(tenant.keys.ingest),
     });
+    await late.close();
     assert.equal(during.status, 503, 'a request after SIGTERM is refused, not accepted');
     assert.equal(during.body.error.code, 'unavailable');
     assert.ok(Number(during.headers['retry-after']) > 0);

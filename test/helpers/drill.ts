@@ -7,7 +7,7 @@ import type { TestContext } from 'node:test';
 import type { Warehouse } from '../../src/storage/warehouse.ts';
 import type { Backend } from './clickhouse-backend.ts';
 import { startPalisade, stats, type Palisade } from './palisade.ts';
-import { sleep, verifyLedger, type LedgerResult, type SentRequest } from './traffic.ts';
+import { sleep, stopAllTraffic, verifyLedger, type LedgerResult, type SentRequest } from './traffic.ts';
 
 const live = new Set<Palisade>();
 
@@ -19,7 +19,9 @@ export async function launch(o: { dataDir?: string; env?: Record<string, string>
   return p;
 }
 
+/** Ends what a failed drill left running: its traffic first (it would retry for ever), then its servers. */
 export async function killAll(): Promise<void> {
+  await stopAllTraffic();
   for (const p of [...live]) await p.kill();
 }
 

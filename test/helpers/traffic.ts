@@ -35,6 +35,18 @@ export interface TrafficOptions {
   maxRetryAfterMs?: number;
 }
 
+/** Traffic started and not yet stopped (see stopAllTraffic). */
+const active = new Set<Traffic>();
+
+/**
+ * Stops every Traffic still running. A test that fails between start() and
+ * stop() leaves its workers sending to a server that is gone, every 20 ms,
+ * for ever: the file would never end (helpers/drill.ts killAll calls this).
+ */
+export async function stopAllTraffic(): Promise<void> {
+  await Promise.all([...active].map((t) => t.stop()));
+}
+
 export class Traffic {
   readonly requests: SentRequest[] = [];
   readonly acked = new Set<string>();
@@ -51,12 +63,14 @@ export class Traffic {
 
   start(): this {
     this.running = true;
+    active.add(this);
     for (let i = 0; i < (this.o.concurrency ?? 2); i++) this.workers.push(this.worker(i));
     return this;
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    active.delete(this);
     await Promise.all(this.workers);
     this.workers = [];
   }
