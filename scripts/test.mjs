@@ -131,6 +131,11 @@ function runInline(files, concurrency) {
   if (r.status !== 0) failed = true;
 }
 
+// A file still running after this long is stuck (the longest takes ~75 s in a full run): it is
+// killed and reported as failed, with its output so far, instead of holding the run until
+// CI gives up on it.
+const JOB_TIMEOUT_MS = Number(process.env.PALISADE_TEST_FILE_TIMEOUT_S ?? 600) * 1000;
+
 /** Runs a command with its output kept; resolves when it ends. */
 function job(name, command, argv, env) {
   return () =>
@@ -138,9 +143,16 @@ function job(name, command, argv, env) {
       const t0 = Date.now();
       const out = [];
       const child = spawn(command, argv, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const stuck = setTimeout(() => {
+        out.push(Buffer.from(`\n✖ ${name}: still running after ${JOB_TIMEOUT_MS / 1000} s; killed (PALISADE_TEST_FILE_TIMEOUT_S)\n`));
+        child.kill('SIGKILL');
+      }, JOB_TIMEOUT_MS);
       child.stdout.on('data', (d) => out.push(d));
       child.stderr.on('data', (d) => out.push(d));
-      child.on('close', (code, signal) => resolve({ name, ok: code === 0, code: code ?? signal, output: Buffer.concat(out).toString(), ms: Date.now() - t0, from: t0 - started }));
+      child.on('close', (code, signal) => {
+        clearTimeout(stuck);
+        resolve({ name, ok: code === 0, code: code ?? signal, output: Buffer.concat(out).toString(), ms: Date.now() - t0, from: t0 - started });
+      });
     });
 }
 
