@@ -13,7 +13,7 @@ import {
   type TenantSettingsPatch,
 } from '../../schemas/tenant-settings.ts';
 import type { KeySnapshot } from '../auth/key-table.ts';
-import type { Warehouse } from '../storage/warehouse.ts';
+import { jsonRow, type Warehouse } from '../storage/warehouse.ts';
 
 interface Row {
   tenant_id: string;
@@ -122,7 +122,7 @@ export class EdgeSettingsStore {
     next.piiHash = [...new Set(next.piiHash)].sort();
     // `{}` sets nothing: stored and read back as null, the node's limits.
     if (next.query && Object.keys(next.query).length === 0) next.query = null;
-    await this.wh.insertJsonEachRow('tenant_edge_settings', Buffer.from(JSON.stringify(rowFrom(tenantId, next, nextVersion()))));
+    await this.wh.insertJsonEachRow('tenant_edge_settings', Buffer.from(jsonRow(rowFrom(tenantId, next, nextVersion()))));
     return next;
   }
 

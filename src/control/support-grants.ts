@@ -8,7 +8,7 @@
 import { toClickHouseTime } from '../../schemas/event-row.ts';
 import { randomBase62 } from '../auth/base62.ts';
 import { AppError, ErrorCode } from '../errors/index.ts';
-import type { Warehouse } from '../storage/warehouse.ts';
+import { jsonRow, type Warehouse } from '../storage/warehouse.ts';
 import { isoFromClickHouse } from './control-plane.ts';
 
 export const MAX_GRANT_MS = 21 * 86_400_000;
@@ -84,7 +84,7 @@ export class SupportGrants {
       revoked_at: null,
       revoked_by: '',
     };
-    await this.wh.insertJsonEachRow('support_grants', Buffer.from(JSON.stringify({ ...row, version: version() })));
+    await this.wh.insertJsonEachRow('support_grants', Buffer.from(jsonRow({ ...row, version: version() })));
     return { ...grantOf(row), live: true };
   }
 
@@ -107,7 +107,7 @@ export class SupportGrants {
     if (r.revoked_at) return grantOf(r);
     const revoked: Row = { ...r, revoked_at: toClickHouseTime(new Date()), revoked_by: revokedBy };
     delete revoked.live;
-    await this.wh.insertJsonEachRow('support_grants', Buffer.from(JSON.stringify({ ...revoked, version: version() })));
+    await this.wh.insertJsonEachRow('support_grants', Buffer.from(jsonRow({ ...revoked, version: version() })));
     return { ...grantOf(revoked), live: false };
   }
 

@@ -6,7 +6,7 @@
  */
 import { toClickHouseTime } from '../../schemas/event-row.ts';
 import type { Logger } from '../log/index.ts';
-import type { Warehouse } from '../storage/warehouse.ts';
+import { jsonRow, type Warehouse } from '../storage/warehouse.ts';
 
 export interface Warning {
   tenantId: string;
@@ -57,7 +57,7 @@ export class WarningsLedger {
     this.buffer = [];
     const payload = batch
       .map((w) =>
-        JSON.stringify({
+        jsonRow({
           tenant_id: w.tenantId,
           at: toClickHouseTime(w.at),
           request_id: w.requestId,

@@ -6,7 +6,7 @@
  */
 import { isoFromClickHouse } from '../control/control-plane.ts';
 import { ensureTable } from '../storage/migrations.ts';
-import type { Warehouse } from '../storage/warehouse.ts';
+import { jsonRow, type Warehouse } from '../storage/warehouse.ts';
 import type { BackupScope } from './backup-plan.ts';
 
 export type BackupReason = 'scheduled' | 'manual' | 'pre-migrate' | 'pre-delete-tenant' | 'pre-delete-user' | 'pre-retention' | 'pre-restore';
@@ -116,7 +116,7 @@ export class BackupRegistry {
   }
 
   async write(row: Row): Promise<void> {
-    await this.wh.insertJsonEachRow('backups', Buffer.from(JSON.stringify({ ...row, version: version() })));
+    await this.wh.insertJsonEachRow('backups', Buffer.from(jsonRow({ ...row, version: version() })));
   }
 
   async row(id: string): Promise<Row | undefined> {

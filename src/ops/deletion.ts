@@ -26,7 +26,7 @@ import type { ControlPlane } from '../control/control-plane.ts';
 import { AppError, ErrorCode } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import { alterTable } from '../storage/cluster-sql.ts';
-import type { Warehouse } from '../storage/warehouse.ts';
+import { jsonRow, type Warehouse } from '../storage/warehouse.ts';
 import { catalogue, LEDGER_TABLES, partitionedByTenant, quoteIdent, quotePartitionId, tenantColumn, tenantPartitions } from './backup-plan.ts';
 import { BackupFailed, type BackupService, type Ctx } from './backup.ts';
 import { countsPerId, resolveIdentity, type IdCount, type Identity, type IdentityLink } from './deletion-identity.ts';
@@ -289,7 +289,7 @@ export class DeletionService {
     await this.o.warehouse.insertJsonEachRow(
       'deletion_receipts',
       Buffer.from(
-        JSON.stringify({
+        jsonRow({
           id: r.id,
           kind: r.kind,
           tenant_id: r.tenantId,

@@ -24,7 +24,7 @@ import type { ControlPlane } from '../control/control-plane.ts';
 import { AppError, ErrorCode } from '../errors/index.ts';
 import type { Logger } from '../log/index.ts';
 import { alterTable, deleteFrom, storageName, systemParts } from '../storage/cluster-sql.ts';
-import type { Warehouse } from '../storage/warehouse.ts';
+import { jsonRow, type Warehouse } from '../storage/warehouse.ts';
 import { quotePartitionId } from './backup-plan.ts';
 import type { BackupService, Ctx } from './backup.ts';
 import type { AuditSink } from './deletion.ts';
@@ -114,7 +114,7 @@ export class RetentionService {
     const enforced = await this.enforcing.run(async () => {
       await this.o.warehouse.insertJsonEachRow(
         'tenant_settings',
-        Buffer.from(JSON.stringify({ tenant_id: tenantId, retention_days: days, updated_at: toClickHouseTime(new Date(this.now())), version: version() })),
+        Buffer.from(jsonRow({ tenant_id: tenantId, retention_days: days, updated_at: toClickHouseTime(new Date(this.now())), version: version() })),
       );
       return days > 0 ? await this.enforceTenant(tenantId, days) : { partitionsDropped: 0, rowsDeleted: 0, deadLettersDeleted: 0 };
     });

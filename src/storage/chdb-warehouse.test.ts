@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import type { ChdbWarehouse } from './chdb-warehouse.ts';
 import { fileEngine, listFiles } from '../../test/helpers/engine.ts';
 import { loadMigrations, migrate, MIGRATIONS_DIR, migrationStatus, splitStatements } from './migrations.ts';
-import { WarehouseError } from './warehouse.ts';
+import { jsonRow, WarehouseError } from './warehouse.ts';
 
 // Not migrated up front: the first test is the migration runner's.
 const engine = fileEngine('palisade-wh-', { migrate: false });
@@ -93,6 +93,22 @@ test('a failing pre-migration hook stops the migration before anything runs', as
   await writeFile(path.join(copy, '9999_probe.sql'), 'CREATE TABLE probe (a UInt8) ENGINE = MergeTree ORDER BY a;\n');
   await assert.rejects(migrate(wh, { dir: copy, beforeApply: async () => { throw new Error('backup failed'); } }), /backup failed/);
   assert.deepEqual(await wh.query("SELECT name FROM system.tables WHERE database = 'palisade' AND name = 'probe'"), []);
+});
+
+test('a row with a lone surrogate inserts as U+FFFD through jsonRow; as JSON.stringify writes it, the engine refuses the INSERT', async () => {
+  await wh.command('CREATE TABLE IF NOT EXISTS text_probe (id UInt32, s String) ENGINE = Memory');
+  const odd = ['half an emoji \ud83d', '\udc00 low first', 'pair intact \ud83d\ude00', 'plain'];
+  await assert.rejects(
+    wh.insertJsonEachRow('text_probe', Buffer.from(JSON.stringify({ id: 0, s: odd[0] }))),
+    (err: unknown) => err instanceof WarehouseError && /CANNOT_PARSE_ESCAPE_SEQUENCE/.test(err.message),
+  );
+  await wh.insertJsonEachRow('text_probe', Buffer.from(odd.map((s, i) => jsonRow({ id: i + 1, s })).join('\n')));
+  const rows = await wh.query<{ s: string }>('SELECT s FROM text_probe ORDER BY id');
+  assert.deepEqual(
+    rows.map((r) => r.s),
+    ['half an emoji \ufffd', '\ufffd low first', 'pair intact \ud83d\ude00', 'plain'],
+  );
+  await wh.command('DROP TABLE text_probe');
 });
 
 test('statements split on line-ending semicolons and skip comments', () => {

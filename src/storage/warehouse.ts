@@ -136,6 +136,22 @@ export function withTimeoutSetting(settings: Settings | undefined, timeoutMs: nu
   return { max_execution_time: Math.max(1, Math.ceil(timeoutMs / 1000)), ...settings };
 }
 
+/**
+ * One row of a JSONEachRow INSERT. JSON.stringify writes a lone surrogate (half
+ * of an emoji cut off, or a hostile string in a name or a reason) as a `\udXXX`
+ * escape, which the engine's JSON parser refuses (CANNOT_PARSE_ESCAPE_SEQUENCE),
+ * failing the whole INSERT: a 500 for a request that only carried odd text. Each
+ * string is made well-formed first, a lone surrogate becoming U+FFFD, as a UTF-8
+ * decoder would make it and as the ingest sanitiser does for events.
+ */
+export function jsonRow(row: unknown): string {
+  return JSON.stringify(row, wellFormed);
+}
+
+function wellFormed(_key: string, value: unknown): unknown {
+  return typeof value === 'string' && !value.isWellFormed() ? value.toWellFormed() : value;
+}
+
 export function parseJsonEachRow<T>(text: string): T[] {
   const rows: T[] = [];
   for (const line of text.split('\n')) {

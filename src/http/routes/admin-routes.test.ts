@@ -69,6 +69,14 @@ describe('tenants: POST/GET /admin/tenants, GET/PATCH /admin/tenants/:id, GET ..
     // The new origin is live at once for CORS.
     assert.ok(n.keys.isKnownOrigin('https://more.example'));
   });
+  test('a tenant named with half an emoji (a lone surrogate) is created and renamed with U+FFFD in its place, not a 500', async () => {
+    const r = await n.adminCall<{ tenant: { id: string } }>('POST', '/admin/tenants', { name: 'shop \ud83d' });
+    assert.equal(r.status, 201, r.text);
+    const renamed = await n.adminCall('PATCH', `/admin/tenants/${r.body.tenant.id}`, { name: '\ude00 shop' });
+    assert.equal(renamed.status, 200, renamed.text);
+    const got = await n.adminCall<{ tenant: { name: string } }>('GET', `/admin/tenants/${r.body.tenant.id}`);
+    assert.equal(got.body.tenant.name, '\ufffd shop');
+  });
   test('error: a bad body, a malformed id and an unknown tenant', async () => {
     const bad = await n.adminCall('POST', '/admin/tenants', { name: '' });
     assert.deepEqual([bad.status, code(bad)], [400, 'invalid_body']);

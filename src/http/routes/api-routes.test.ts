@@ -262,6 +262,13 @@ describe('tenant self-service: /v1/audit, /v1/support-grants, /v1/export', () =>
     const unknown = await n.call('DELETE', '/v1/support-grants/grt_doesnotexist', { headers: bearer(t.keys.query) });
     assert.equal(unknown.status, 404);
   });
+  test('support grants — a reason with half an emoji (a lone surrogate) is stored with U+FFFD in its place, not a 500', async () => {
+    // Found by the HTTP-surface fuzz: the engine refused the row's escaped lone surrogate and the INSERT failed.
+    const g = await n.call<{ grant: { id: string } }>('POST', '/v1/support-grants', { body: { duration: '1h', reason: 'ticket \ud83d' }, headers: bearer(t.keys.query) });
+    assert.equal(g.status, 201, g.text);
+    const list = await n.call<{ grants: { id: string; reason: string }[] }>('GET', '/v1/support-grants', { headers: bearer(t.keys.query) });
+    assert.equal(list.body.grants.find((x) => x.id === g.body.grant.id)?.reason, 'ticket \ufffd');
+  });
   test("support grants — security: another tenant's list does not show this tenant's grants", async () => {
     const g = await n.call<{ grant: { id: string } }>('POST', '/v1/support-grants', { body: { duration: '1h' }, headers: bearer(t.keys.query) });
     const theirs = await n.call<{ grants: { id: string }[] }>('GET', '/v1/support-grants', { headers: bearer(other.keys.query) });
