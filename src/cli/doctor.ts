@@ -53,7 +53,6 @@ function loopback(host: string): string {
   return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
 }
 
-
 function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
