@@ -69,7 +69,6 @@ export class RetentionService {
     private readonly o: { warehouse: Warehouse; control: ControlPlane; backups: BackupService; audit: AuditSink; logger: Logger; now?: () => number },
   ) {}
 
-
   private now(): number {
     return this.o.now?.() ?? Date.now();
   }

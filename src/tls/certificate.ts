@@ -61,9 +61,7 @@ export async function loadTls(o: { dataDir: string; certFile?: string; keyFile?:
     const key = await readFile(o.keyFile, 'utf8');
     return { cert, key, selfSigned: false, notAfter: certificateNotAfter(cert) };
   }
-  const dir = path.join(o.dataDir, 'tls');
-  const certPath = path.join(dir, 'self-signed.crt');
-  const keyPath = path.join(dir, 'self-signed.key');
+  const { certPath, keyPath } = selfSignedPaths(o.dataDir);
   try {
     const cert = await readFile(certPath, 'utf8');
     const key = await readFile(keyPath, 'utf8');
@@ -73,9 +71,20 @@ export async function loadTls(o: { dataDir: string; certFile?: string; keyFile?:
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  await mkdir(dir, { recursive: true, mode: 0o700 });
   const { cert, key } = await generateSelfSigned();
-  await writeFile(keyPath, key, { mode: 0o600 });
-  await writeFile(certPath, cert, { mode: 0o644 });
+  await storeSelfSigned(o.dataDir, { cert, key });
   return { cert, key, selfSigned: true, notAfter: certificateNotAfter(cert) };
+}
+
+function selfSignedPaths(dataDir: string): { dir: string; certPath: string; keyPath: string } {
+  const dir = path.join(dataDir, 'tls');
+  return { dir, certPath: path.join(dir, 'self-signed.crt'), keyPath: path.join(dir, 'self-signed.key') };
+}
+
+/** Writes a self-signed pair where loadTls finds it: the key 0600, in a 0700 directory. */
+export async function storeSelfSigned(dataDir: string, pair: { cert: string; key: string }): Promise<void> {
+  const { dir, certPath, keyPath } = selfSignedPaths(dataDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFile(keyPath, pair.key, { mode: 0o600 });
+  await writeFile(certPath, pair.cert, { mode: 0o644 });
 }

@@ -7,12 +7,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request, type Dispatcher } from 'undici';
-import { generateSelfSigned } from '../../src/tls/certificate.ts';
+import { generateSelfSigned, storeSelfSigned } from '../../src/tls/certificate.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The `palisade` command as shipped: tsx and the sources (`npm start`). */
@@ -113,11 +113,7 @@ async function seedTls(dataDir: string): Promise<void> {
     }
     return pair;
   })();
-  const { cert, key } = await tlsPair;
-  const dir = path.join(dataDir, 'tls');
-  await mkdir(dir, { mode: 0o700 });
-  await writeFile(path.join(dir, 'self-signed.key'), key, { mode: 0o600 });
-  await writeFile(path.join(dir, 'self-signed.crt'), cert, { mode: 0o644 });
+  await storeSelfSigned(dataDir, await tlsPair);
 }
 
 function collect(proc: ChildProcess, output: string[]): void {
