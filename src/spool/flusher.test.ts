@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { toClickHouseTime, type EventRow, type JsonObject } from '../../schemas/event-row.ts';
@@ -69,6 +70,8 @@ function crashingBeforeCommit(spool: Spool): FlusherOptions['spool'] {
     },
   };
 }
+
+const readFixture = async () => (await import('node:fs/promises')).readFile(new URL('./fixtures/spool-format-1.json', import.meta.url), 'utf8');
 
 /** The previous release's spool payload encoder, kept verbatim: a spool it wrote must still flush. */
 function encodeV1Payload(tenantId: string, rows: readonly EventRow[]): Buffer {
@@ -149,6 +152,42 @@ describe('flusher (real chDB)', () => {
     await f.flushOnce();
     assert.equal(lookups.length, 2, 'only server-generated ids in steady state: no lookup');
     assert.deepEqual(await counts('ten_fgenxxxxxxxx'), { n: 10, uniq: 10 });
+    await spool.close();
+  });
+
+  test('a group commit is one frame: the row budget never cuts inside it, and the next cycle starts after it', async () => {
+    const { spool } = await Spool.open(spoolOptions());
+    const tenant = 'ten_fgrpxxxxxxxx';
+    await spool.append(encodeSpoolPayload(tenant, [row(tenant, 'g-first')]));
+    // Four requests in one tick share a group commit, so one frame.
+    await Promise.all([0, 1, 2, 3].map((i) => spool.append(encodeSpoolPayload(tenant, [0, 1, 2].map((j) => row(tenant, `g${i}-${j}`))))));
+    await spool.append(encodeSpoolPayload(tenant, [row(tenant, 'g-last')]));
+    const { entries } = await spool.read(spool.checkpoint(), { maxRecords: 100 });
+    assert.deepEqual(entries.map((e) => e.index), [0, 0, 1, 2, 3, 0], 'the four share a frame');
+    const f = flusher(spool, wh, { maxRows: 5 });
+    // 1 row, then the 12-row frame would pass 5: the cycle stops before the frame, not inside it.
+    assert.deepEqual(await f.flushOnce(), { rows: 1, tenants: 1 });
+    assert.equal(spool.stats().records, 5);
+    // The frame alone is over the budget and still moves whole.
+    assert.deepEqual(await f.flushOnce(), { rows: 12, tenants: 1 });
+    assert.equal(spool.stats().records, 1);
+    await f.flushOnce();
+    assert.deepEqual(await counts(tenant), { n: 14, uniq: 14 });
+    await spool.close();
+  });
+
+  test('a spool the release before group-sealed frames wrote (segment format 1) is flushed after the upgrade', async () => {
+    const fixture = JSON.parse(await readFixture()) as { keyId: string; keyHex: string; unflushedMessageIds: string[][]; files: Record<string, string> };
+    const dir = path.join(engine.dir, `spool-${dirs++}`);
+    await mkdir(dir, { recursive: true });
+    for (const [name, b64] of Object.entries(fixture.files)) await writeFile(path.join(dir, name), Buffer.from(b64, 'base64'));
+    const { spool, report } = await Spool.open({ dir, keys: new Map([[fixture.keyId, Buffer.from(fixture.keyHex, 'hex')]]), currentKeyId: fixture.keyId });
+    assert.equal(report.records, 2);
+    await spool.append(encodeSpoolPayload('ten_spoolformat1', [row('ten_spoolformat1', 'v2-after-upgrade')]));
+    assert.deepEqual(await flusher(spool).flushOnce(), { rows: 5, tenants: 1 });
+    const ids = await wh.query<{ message_id: string }>('SELECT message_id FROM events WHERE tenant_id = {t:String} ORDER BY message_id', { params: { t: 'ten_spoolformat1' } });
+    assert.deepEqual(ids.map((r) => r.message_id), [...fixture.unflushedMessageIds.flat(), 'v2-after-upgrade'].sort());
+    assert.equal(spool.stats().records, 0);
     await spool.close();
   });
 

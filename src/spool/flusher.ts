@@ -225,32 +225,45 @@ export class Flusher {
     let rows = 0;
     let records = 0;
     let upTo = next;
-    for (const [i, e] of entries.entries()) {
-      const pos = `${e.end.seq}.${e.end.offset}`;
-      let payload: SpoolPayload;
-      try {
-        payload = decodeSpoolPayload(e.payload);
-      } catch {
-        this.o.logger.error({ position: pos, code: UNDECODABLE }, 'spool record is not a spool payload; dead-lettered');
-        const token = `sp${pos}.${hash('sha256', e.payload, 'hex').slice(0, 16)}`;
-        await writeDeadLetters(this.o.warehouse, '', [{ messageId: '', row: e.payload.toString('utf8') }], UNDECODABLE, token);
-        this.deadLettered.undecodable += 1;
-        records += 1;
-        continue;
+    for (let i = 0; i < entries.length; ) {
+      // One frame at a time: the commit point is a frame's end, so a frame is taken whole or not at all.
+      let j = i + 1;
+      while (j < entries.length && entries[j]!.index > 0) j++;
+      const frame: { pos: string; payload?: SpoolPayload; bytes: Buffer }[] = [];
+      let n = 0;
+      for (const e of entries.slice(i, j)) {
+        // A record's position: its frame's end, and its place in the frame after the first.
+        const pos = e.index === 0 ? `${e.end.seq}.${e.end.offset}` : `${e.end.seq}.${e.end.offset}.${e.index}`;
+        try {
+          const payload = decodeSpoolPayload(e.payload);
+          n += payload.rows.length + payload.refused.length;
+          frame.push({ pos, payload, bytes: e.payload });
+        } catch {
+          frame.push({ pos, bytes: e.payload });
+        }
       }
-      const n = payload.rows.length + payload.refused.length;
-      // Stop before the row budget, but always take one record so an oversized one still moves.
+      // Stop before the row budget, but always take one frame so an oversized one still moves.
       if (rows > 0 && rows + n > this.batchRows) {
         upTo = entries[i - 1]?.end ?? this.cursor;
         break;
       }
       rows += n;
-      records += 1;
-      let g = groups.get(payload.tenantId);
-      if (!g) groups.set(payload.tenantId, (g = { rows: [], refused: [], positions: [] }));
-      for (const r of payload.rows) g.rows.push(r);
-      for (const r of payload.refused) g.refused.push(r);
-      g.positions.push(pos);
+      records += frame.length;
+      for (const { pos, payload, bytes } of frame) {
+        if (!payload) {
+          this.o.logger.error({ position: pos, code: UNDECODABLE }, 'spool record is not a spool payload; dead-lettered');
+          const token = `sp${pos}.${hash('sha256', bytes, 'hex').slice(0, 16)}`;
+          await writeDeadLetters(this.o.warehouse, '', [{ messageId: '', row: bytes.toString('utf8') }], UNDECODABLE, token);
+          this.deadLettered.undecodable += 1;
+          continue;
+        }
+        let g = groups.get(payload.tenantId);
+        if (!g) groups.set(payload.tenantId, (g = { rows: [], refused: [], positions: [] }));
+        for (const r of payload.rows) g.rows.push(r);
+        for (const r of payload.refused) g.refused.push(r);
+        g.positions.push(pos);
+      }
+      i = j;
     }
     // Cut by a limit (not by the end of the spool): more is waiting. A cut by bytes just waits one interval.
     this.lastWasFull = upTo !== next || entries.length >= this.batchRows || rows >= this.batchRows;

@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import {
   decodeSegmentHeader,
   encodeSegmentHeader,
+  frameBytes,
   LEN_BYTES,
   MAX_PAYLOAD_BYTES,
   NONCE_BYTES,
-  openRecord,
+  openFrame,
   RecordAuthError,
   scanFrame,
-  sealRecord,
+  sealFrame,
 } from './record.ts';
 
 const key = randomBytes(32);
@@ -18,13 +20,20 @@ const header = encodeSegmentHeader({ seq: 7, keyId: 'k1' });
 const payload = Buffer.from('{"tenantId":"t1","rows":[]}');
 
 function seal(offset = header.length, p = payload): Buffer {
-  return sealRecord({ key, headerBytes: header, offset, appendedAt: 1_764_000_000_123, payload: p });
+  return sealFrame({ key, headerBytes: header, offset, appendedAt: 1_764_000_000_123, records: [p] });
 }
+
+/** The first segment of the spool the release before group-sealed frames wrote (format 1). */
+const formatOne = JSON.parse(readFileSync(new URL('./fixtures/spool-format-1.json', import.meta.url), 'utf8')) as {
+  keyHex: string;
+  files: Record<string, string>;
+};
+const formatOneSegment = Buffer.from(formatOne.files['seg-0000000000000001.log']!, 'base64');
 
 describe('segment header', () => {
   test('round-trips seq and key id', () => {
     const parsed = decodeSegmentHeader(Buffer.concat([header, Buffer.from('frames follow')]));
-    assert.deepEqual(parsed, { ok: true, header: { seq: 7, keyId: 'k1' }, bytes: header });
+    assert.deepEqual(parsed, { ok: true, header: { seq: 7, keyId: 'k1', format: 2 }, bytes: header });
   });
 
   test('a header cut short, a foreign file and a future version are told apart', () => {
@@ -32,7 +41,7 @@ describe('segment header', () => {
     assert.deepEqual(decodeSegmentHeader(header.subarray(0, header.length - 1)), { ok: false, reason: 'short' });
     assert.deepEqual(decodeSegmentHeader(Buffer.from('NOTSPOOL0000000000000')), { ok: false, reason: 'magic' });
     const future = Buffer.from(header);
-    future[8] = 2;
+    future[8] = 3;
     assert.deepEqual(decodeSegmentHeader(future), { ok: false, reason: 'version' });
   });
 
@@ -42,26 +51,56 @@ describe('segment header', () => {
   });
 });
 
-describe('record', () => {
+describe('frame', () => {
   test('round trip: payload and appendedAt come back', () => {
     const frame = seal();
     assert.equal(frame.readUInt32BE(0), frame.length - LEN_BYTES);
-    const opened = openRecord(key, header, header.length, frame);
-    assert.deepEqual(opened, { appendedAt: 1_764_000_000_123, payload });
+    assert.equal(frame.length, frameBytes([payload]));
+    const opened = openFrame(key, header, header.length, frame);
+    assert.deepEqual(opened, { appendedAt: 1_764_000_000_123, records: [payload] });
+  });
+
+  test("a group commit's records share one frame and come back in order, empty ones included", () => {
+    const records = [Buffer.from('first'), Buffer.alloc(0), randomBytes(70_000), Buffer.from('last')];
+    const frame = sealFrame({ key, headerBytes: header, offset: header.length, appendedAt: 5, records });
+    assert.equal(frame.length, frameBytes(records));
+    assert.deepEqual(openFrame(key, header, header.length, frame), { appendedAt: 5, records });
   });
 
   test('an empty payload round-trips', () => {
     const frame = seal(header.length, Buffer.alloc(0));
-    assert.equal(openRecord(key, header, header.length, frame).payload.length, 0);
+    assert.equal(openFrame(key, header, header.length, frame).records[0]!.length, 0);
   });
 
-  test('two seals of the same payload differ (fresh nonce per record)', () => {
+  test('a frame written by the release before (format 1, one record) opens as one record', () => {
+    const h = decodeSegmentHeader(formatOneSegment);
+    assert.ok(h.ok);
+    assert.equal(h.header.format, 1);
+    const end = scanFrame(formatOneSegment, h.bytes.length);
+    assert.equal(end.kind, 'frame');
+    const opened = openFrame(Buffer.from(formatOne.keyHex, 'hex'), h.bytes, h.bytes.length, formatOneSegment.subarray(h.bytes.length, end.kind === 'frame' ? end.end : 0));
+    assert.equal(opened.records.length, 1);
+    assert.equal(opened.records[0]![0], 0x02, 'a version-2 spool payload');
+    // Read as format 2 instead, its authentication fails: the format byte is part of the AAD.
+    const asFormatTwo = Buffer.from(h.bytes);
+    asFormatTwo[8] = 2;
+    assert.throws(() => openFrame(Buffer.from(formatOne.keyHex, 'hex'), asFormatTwo, h.bytes.length, formatOneSegment.subarray(h.bytes.length, end.kind === 'frame' ? end.end : 0)), RecordAuthError);
+  });
+
+  test('frames are written only into format-2 segments and hold at least one record', () => {
+    const old = Buffer.from(header);
+    old[8] = 1;
+    assert.throws(() => sealFrame({ key, headerBytes: old, offset: header.length, appendedAt: 0, records: [payload] }), /format 2/);
+    assert.throws(() => sealFrame({ key, headerBytes: header, offset: header.length, appendedAt: 0, records: [] }), /at least one/);
+  });
+
+  test('two seals of the same payload differ (fresh nonce per frame)', () => {
     assert.notDeepEqual(seal(), seal());
   });
 
   test('nonces never repeat, across refills of the nonce pool', () => {
     const nonces = new Set<string>();
-    // 1,000 records: the pool holds 256, so this crosses three refills.
+    // 1,000 frames: the pool holds 256, so this crosses three refills.
     for (let i = 0; i < 1000; i++) nonces.add(seal().subarray(LEN_BYTES, LEN_BYTES + NONCE_BYTES).toString('hex'));
     assert.equal(nonces.size, 1000);
   });
@@ -71,37 +110,38 @@ describe('record', () => {
     for (let i = 0; i < frame.length; i++) {
       const bad = Buffer.from(frame);
       bad[i] = bad[i]! ^ 0x01;
-      assert.throws(() => openRecord(key, header, header.length, bad), RecordAuthError, `byte ${i}`);
+      assert.throws(() => openFrame(key, header, header.length, bad), RecordAuthError, `byte ${i}`);
     }
   });
 
-  test('a flipped byte in the segment header fails every record (header is AAD)', () => {
+  test('a flipped byte in the segment header fails every frame (header is AAD)', () => {
     const frame = seal();
     const tampered = Buffer.from(header);
     tampered[tampered.length - 1] = tampered[tampered.length - 1]! ^ 0x20;
-    assert.throws(() => openRecord(key, tampered, header.length, frame), RecordAuthError);
+    assert.throws(() => openFrame(key, tampered, header.length, frame), RecordAuthError);
   });
 
   test('a header naming another key id fails, even with the same key bytes', () => {
     const frame = seal();
     const other = encodeSegmentHeader({ seq: 7, keyId: 'k2' });
-    assert.throws(() => openRecord(key, other, other.length, frame), RecordAuthError);
+    assert.throws(() => openFrame(key, other, other.length, frame), RecordAuthError);
   });
 
   test('the wrong key fails', () => {
-    assert.throws(() => openRecord(randomBytes(32), header, header.length, seal()), RecordAuthError);
+    assert.throws(() => openFrame(randomBytes(32), header, header.length, seal()), RecordAuthError);
   });
 
-  test('a record moved to another offset or another segment fails (AAD binding)', () => {
+  test('a frame moved to another offset or another segment fails (AAD binding)', () => {
     const frame = seal(header.length);
-    assert.throws(() => openRecord(key, header, header.length + frame.length, frame), RecordAuthError);
+    assert.throws(() => openFrame(key, header, header.length + frame.length, frame), RecordAuthError);
     const nextSegment = encodeSegmentHeader({ seq: 8, keyId: 'k1' });
-    assert.throws(() => openRecord(key, nextSegment, header.length, frame), RecordAuthError);
+    assert.throws(() => openFrame(key, nextSegment, header.length, frame), RecordAuthError);
   });
 
-  test('refuses keys that are not AES-256 and payloads over the cap', () => {
-    assert.throws(() => sealRecord({ key: randomBytes(16), headerBytes: header, offset: 0, appendedAt: 0, payload }));
+  test('refuses keys that are not AES-256 and records over the cap', () => {
+    assert.throws(() => sealFrame({ key: randomBytes(16), headerBytes: header, offset: 0, appendedAt: 0, records: [payload] }));
     assert.throws(() => seal(header.length, Buffer.alloc(MAX_PAYLOAD_BYTES + 1)));
+    assert.throws(() => sealFrame({ key, headerBytes: header, offset: 0, appendedAt: 0, records: [Buffer.alloc(MAX_PAYLOAD_BYTES / 2), Buffer.alloc(MAX_PAYLOAD_BYTES / 2)] }), /over/);
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import { open, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeSegmentHeader, openRecord, RecordAuthError, scanFrame } from './record.ts';
+import { decodeSegmentHeader, openFrame, RecordAuthError, scanFrame } from './record.ts';
 import { fsyncDir, quarantineBytes, readCheckpoint, SEGMENT_RE, type Cursor, type SegmentState } from './segment-files.ts';
 
 export interface RecoveryReport {
@@ -14,7 +14,7 @@ export interface RecoveryReport {
   segments: number;
   records: number;
   tornTail?: { segment: string; bytesDropped: number };
-  /** Records (or unreadable regions) copied to quarantine/ and never handed to the flusher. */
+  /** Frames (or unreadable regions) copied to quarantine/ and never handed to the flusher. */
   quarantined: number;
   quarantineFiles: string[];
 }
@@ -45,7 +45,7 @@ export async function recoverSegments(
     if (seg) segments.push(seg);
   }
   report.segments = segments.length;
-  report.records = segments.reduce((n, s) => n + s.starts.length, 0);
+  report.records = segments.reduce((n, s) => n + (s.recordsThrough.at(-1) ?? 0), 0);
   return { segments, checkpoint, report };
 }
 
@@ -73,7 +73,7 @@ async function scanSegment(
   if (!key) throw new Error(`spool segment ${name} was written with key id "${h.header.keyId}", which is not configured; add that key back`);
   const seg: SegmentState = {
     seq: f.seq, path: f.file, headerBytes: h.bytes, keyId: h.header.keyId, key,
-    size: buf.length, starts: [], ends: [], times: [], sealed: true,
+    size: buf.length, starts: [], ends: [], times: [], recordsThrough: [], sealed: true,
   };
   let pos = Math.max(h.bytes.length, f.seq === checkpoint.seq ? checkpoint.offset : 0);
   while (pos < buf.length) {
@@ -94,10 +94,11 @@ async function scanSegment(
       break;
     }
     try {
-      const rec = openRecord(key, h.bytes, pos, buf.subarray(pos, frame.end));
+      const opened = openFrame(key, h.bytes, pos, buf.subarray(pos, frame.end));
       seg.starts.push(pos);
       seg.ends.push(frame.end);
-      seg.times.push(rec.appendedAt);
+      seg.times.push(opened.appendedAt);
+      seg.recordsThrough.push((seg.recordsThrough.at(-1) ?? 0) + opened.records.length);
     } catch (err) {
       if (!(err instanceof RecordAuthError)) throw err;
       report.quarantined += 1;

@@ -21,10 +21,12 @@ export interface SegmentState {
   key: Buffer;
   /** Bytes known to be on disk (and fsync'd) in this file. */
   size: number;
-  /** Index of the authenticated records: frame start, frame end, appendedAt. Quarantined frames are absent. */
+  /** Index of the authenticated frames: start, end, oldest appendedAt. Quarantined frames are absent. */
   starts: number[];
   ends: number[];
   times: number[];
+  /** Records in frames 0..i (a running total, so counting records from any frame on is one subtraction). */
+  recordsThrough: number[];
   /** False only for the segment currently receiving appends. */
   sealed: boolean;
 }
@@ -61,7 +63,7 @@ export async function createSegment(dir: string, seq: number, keyId: string, key
     await fd.close();
     throw err;
   }
-  return { seq, path: file, headerBytes, keyId, key, size: headerBytes.length, starts: [], ends: [], times: [], sealed: false, fd };
+  return { seq, path: file, headerBytes, keyId, key, size: headerBytes.length, starts: [], ends: [], times: [], recordsThrough: [], sealed: false, fd };
 }
 
 /** First index whose value is ≥ x (the index arrays are ascending). */

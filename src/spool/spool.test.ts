@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AppError, ErrorCode } from '../errors/index.ts';
+import { decodeSegmentHeader, scanFrame } from './record.ts';
 import { segmentName } from './segment-files.ts';
 import { Spool, type SpoolOptions } from './spool.ts';
 
@@ -23,6 +24,21 @@ async function readAll(spool: Spool, from = spool.checkpoint()) {
   return await spool.read(from, { maxRecords: 100_000 });
 }
 const texts = (entries: { payload: Buffer }[]) => entries.map((e) => e.payload.toString());
+
+/** The frames of a segment file, as [start, end] byte ranges, and its format. */
+async function framesOf(file: string): Promise<{ format: number; frames: [number, number][] }> {
+  const buf = await readFile(file);
+  const h = decodeSegmentHeader(buf);
+  assert.ok(h.ok);
+  const frames: [number, number][] = [];
+  for (let pos = h.bytes.length; ;) {
+    const f = scanFrame(buf, pos);
+    if (f.kind !== 'frame') break;
+    frames.push([pos, f.end]);
+    pos = f.end;
+  }
+  return { format: h.header.format, frames };
+}
 
 async function flipByte(file: string, at: number): Promise<void> {
   const fd = await open(file, 'r+');
@@ -57,6 +73,83 @@ describe('spool', () => {
     await Promise.all(waves);
     assert.ok(spool.stats().fsyncs < 40, `used ${spool.stats().fsyncs} fsyncs`);
     assert.equal((await readAll(spool)).entries.length, 200);
+    await spool.close();
+  });
+
+  test('a group commit is sealed as one frame; read hands out its records and never part of it', async () => {
+    const opts = options();
+    const { spool } = await Spool.open(opts);
+    await spool.append(p(0));
+    await Promise.all([1, 2, 3, 4, 5].map((i) => spool.append(p(i))));
+    await spool.append(p(6));
+    const { format, frames } = await framesOf(path.join(opts.dir, segmentName(1)));
+    assert.equal(format, 2);
+    assert.equal(frames.length, 3, 'one frame per group commit');
+    const all = await readAll(spool);
+    assert.deepEqual(texts(all.entries), ['payload-0', 'payload-1', 'payload-2', 'payload-3', 'payload-4', 'payload-5', 'payload-6']);
+    assert.deepEqual(all.entries.map((e) => e.index), [0, 0, 1, 2, 3, 4, 0]);
+    assert.deepEqual(all.entries.map((e) => e.end.offset), [frames[0]![1], ...Array<number>(5).fill(frames[1]![1]), frames[2]![1]]);
+    // Two records asked for: the first frame, then the whole of the second.
+    const a = await spool.read(spool.checkpoint(), { maxRecords: 2 });
+    assert.deepEqual(texts(a.entries), ['payload-0', 'payload-1', 'payload-2', 'payload-3', 'payload-4', 'payload-5']);
+    await spool.commit(a.next);
+    assert.equal(spool.stats().records, 1);
+    await spool.close();
+    const { spool: reopened, report } = await Spool.open(opts);
+    assert.equal(report.records, 1);
+    assert.deepEqual(texts((await readAll(reopened)).entries), ['payload-6']);
+    await reopened.close();
+  });
+
+  test('a group frame torn by a crash is dropped whole: none of its records had been acknowledged', async () => {
+    const opts = options();
+    const first = await Spool.open(opts);
+    await first.spool.append(p(0));
+    await Promise.all([1, 2, 3].map((i) => first.spool.append(p(i))));
+    // No close: the process dies with the group's write cut short (its fsync never returned, so no 200 went out).
+    const file = path.join(opts.dir, segmentName(1));
+    const { frames } = await framesOf(file);
+    await truncate(file, frames[1]![1] - 7);
+    const { spool, report } = await Spool.open(opts);
+    assert.ok(report.tornTail);
+    assert.equal(report.records, 1);
+    assert.deepEqual(texts((await readAll(spool)).entries), ['payload-0']);
+    await spool.append(p(4));
+    assert.deepEqual(texts((await readAll(spool)).entries), ['payload-0', 'payload-4']);
+    await spool.close();
+    await first.spool.close().catch(() => undefined);
+  });
+
+  test('a group larger than the frame cap is split into frames, each under it', async () => {
+    const opts = options();
+    const { spool } = await Spool.open(opts);
+    const big = (i: number) => Buffer.alloc(12 * 1024 * 1024, i);
+    await Promise.all([1, 2, 3].map((i) => spool.append(big(i))));
+    const { frames } = await framesOf(path.join(opts.dir, segmentName(1)));
+    assert.equal(frames.length, 2, 'two 12 MiB records fit under 32 MiB, the third starts a frame');
+    const { entries } = await spool.read(spool.checkpoint(), { maxBytes: 64 * 1024 * 1024 });
+    assert.deepEqual(entries.map((e) => [e.payload[0], e.payload.length, e.index]), [[1, 12 * 1024 * 1024, 0], [2, 12 * 1024 * 1024, 1], [3, 12 * 1024 * 1024, 0]]);
+    await spool.close();
+  });
+
+  test('a spool the release before wrote (segment format 1) resumes at its checkpoint; new appends go to a format-2 segment', async () => {
+    const fixture = JSON.parse(await readFile(new URL('./fixtures/spool-format-1.json', import.meta.url), 'utf8')) as {
+      keyId: string; keyHex: string; unflushedMessageIds: string[][]; files: Record<string, string>;
+    };
+    const dir = path.join(root, `s${n++}`);
+    await mkdir(dir);
+    for (const [name, b64] of Object.entries(fixture.files)) await writeFile(path.join(dir, name), Buffer.from(b64, 'base64'));
+    const opts = { dir, keys: new Map([[fixture.keyId, Buffer.from(fixture.keyHex, 'hex')]]), currentKeyId: fixture.keyId };
+    const { spool, report } = await Spool.open(opts);
+    assert.deepEqual({ records: report.records, quarantined: report.quarantined, torn: report.tornTail }, { records: 2, quarantined: 0, torn: undefined });
+    await Promise.all([p(10), p(11)].map((x) => spool.append(x)));
+    const all = await readAll(spool);
+    assert.equal(all.entries.length, 4);
+    assert.deepEqual(all.entries.map((e) => [e.end.seq, e.index]), [[1, 0], [1, 0], [2, 0], [2, 1]]);
+    assert.deepEqual(texts(all.entries.slice(2)), ['payload-10', 'payload-11']);
+    assert.equal((await framesOf(path.join(dir, segmentName(2)))).format, 2);
+    await spool.commit(all.next);
+    assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('seg-')), [segmentName(2)]);
     await spool.close();
   });
 

@@ -3,13 +3,16 @@
  * request only after `append` resolves, i.e. after its bytes are written and
  * fdatasync'd. Appends that arrive while a write+fsync is in flight wait and
  * share the next one (group commit), so one ~0.4 ms fdatasync serves every
- * request that arrived during the previous one, with no timer adding latency.
+ * request that arrived during the previous one, with no timer adding latency;
+ * a group's records are sealed together in one frame (src/spool/record.ts).
+ * A record is one append (one request's payload); `read` hands out records,
+ * each with the cursor after its frame, and never part of a frame.
  * The flusher reads from its own cursor and `commit`s a checkpoint once the
  * rows landed in ClickHouse; segments wholly before the checkpoint are deleted.
  */
 import { mkdir, unlink } from 'node:fs/promises';
 import { AppError, ErrorCode } from '../errors/index.ts';
-import { LEN_BYTES, MAX_PAYLOAD_BYTES, MIN_FRAME_LEN, openRecord, RecordAuthError, sealRecord } from './record.ts';
+import { FRAME_OVERHEAD, MAX_PAYLOAD_BYTES, openFrame, RECORD_LEN_BYTES, RecordAuthError, sealFrame } from './record.ts';
 import { recoverSegments, type RecoveryReport } from './recovery.ts';
 import {
   compareCursor, createSegment, lowerBound, quarantineBytes, readBytes, segmentName, writeCheckpoint,
@@ -44,9 +47,12 @@ export interface SpoolOptions {
 
 export interface SpoolEntry {
   payload: Buffer;
+  /** When the oldest record of this record's frame was appended. */
   appendedAt: number;
-  /** Cursor just after this record: commit it once the record has landed. */
+  /** Cursor just after this record's frame: commit it once every record of the frame has landed. */
   end: Cursor;
+  /** The record's place in its frame (0 for the first; records of one frame share `end`). */
+  index: number;
 }
 
 export interface SpoolStats {
@@ -56,7 +62,7 @@ export interface SpoolStats {
   segments: number;
   /** fdatasync calls for appends since open: one per group commit, far fewer than appends under load. */
   fsyncs: number;
-  /** Records that failed authentication while being read after open (bit rot), quarantined and skipped. */
+  /** Frames that failed authentication while being read after open (bit rot), quarantined and skipped. */
   quarantined: number;
 }
 
@@ -67,7 +73,8 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
-const FRAME_OVERHEAD = LEN_BYTES + MIN_FRAME_LEN;
+// What a queued record may add to the spool at most: a frame of its own.
+const RECORD_WORST_OVERHEAD = FRAME_OVERHEAD + RECORD_LEN_BYTES;
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 // 1 GiB ≈ 1M typical events: hours of ClickHouse outage at a busy edge's rate, far below the disk.
 const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
@@ -117,7 +124,7 @@ export class Spool {
     }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ payload, appendedAt: Date.now(), resolve, reject });
-      this.queuedBytes += payload.length + FRAME_OVERHEAD;
+      this.queuedBytes += payload.length + RECORD_WORST_OVERHEAD;
       // A microtask, not a timer: appends issued in the same tick join the first write.
       this.draining ??= Promise.resolve().then(() => this.drain());
     });
@@ -131,7 +138,11 @@ export class Spool {
     return { ...this.cp };
   }
 
-  /** Durable records from `cursor` on, in append order. `next` also skips records quarantined while reading. */
+  /**
+   * Durable records from `cursor` on, in append order, whole frames only
+   * (`maxRecords` and `maxBytes` may be passed by the last frame's other
+   * records, never split). `next` also skips frames quarantined while reading.
+   */
   async read(cursor: Cursor, limits: { maxRecords?: number; maxBytes?: number } = {}): Promise<{ entries: SpoolEntry[]; next: Cursor }> {
     const maxRecords = limits.maxRecords ?? 1000;
     const maxBytes = limits.maxBytes ?? 16 * 1024 * 1024;
@@ -144,10 +155,10 @@ export class Spool {
       const i = seg.seq === cursor.seq ? lowerBound(seg.starts, cursor.offset) : 0;
       const n = seg.starts.length;
       let j = i;
-      // Always take one record even if it alone is over maxBytes, or the reader would never move.
+      // Always take one frame even if it alone is over a limit, or the reader would never move.
       while (j < n && taken < maxRecords && (taken === 0 || bytes + seg.ends[j]! - seg.starts[j]! <= maxBytes)) {
         bytes += seg.ends[j]! - seg.starts[j]!;
-        taken += 1;
+        taken += recordsIn(seg, j);
         j += 1;
       }
       if (j > i) next = await this.readRange(seg, i, j, entries);
@@ -176,7 +187,7 @@ export class Spool {
     let oldest: number | null = null;
     for (const s of this.segments) {
       const first = s.seq === this.cp.seq ? lowerBound(s.starts, this.cp.offset) : s.seq > this.cp.seq ? 0 : s.starts.length;
-      records += s.starts.length - first;
+      records += recordsBefore(s, s.starts.length) - recordsBefore(s, first);
       if (oldest === null && first < s.times.length) oldest = s.times[first] ?? null;
     }
     return { bytes: this.unflushedBytes(), records, oldestAppendedAt: oldest, segments: this.segments.length, fsyncs: this.fsyncs, quarantined: this.readQuarantined };
@@ -224,31 +235,49 @@ export class Spool {
         for (const w of [...batch, ...this.queue]) w.reject(reason);
         this.queue = [];
       }
-      this.queuedBytes = this.queue.reduce((n, w) => n + w.payload.length + FRAME_OVERHEAD, 0);
+      this.queuedBytes = this.queue.reduce((n, w) => n + w.payload.length + RECORD_WORST_OVERHEAD, 0);
     }
     this.draining = null;
   }
 
-  /** Seals every waiter's record at its final offset and makes them durable with one write+fsync per segment touched. */
+  /**
+   * Seals the waiters' records into frames at their final offsets (one frame
+   * for the group unless a frame would pass MAX_PAYLOAD_BYTES or the segment
+   * its size) and makes them durable with one write+fsync per segment touched.
+   */
   private async writeGroup(batch: Waiter[]): Promise<void> {
     let seg = await this.activeSegment();
-    let frames: { frame: Buffer; appendedAt: number }[] = [];
+    let frames: Sealed[] = [];
     let pos = seg.size;
+    let members: Waiter[] = [];
+    let bytes = FRAME_OVERHEAD;
+    const seal = () => {
+      if (members.length === 0) return;
+      const frame = sealFrame({ key: seg.key, headerBytes: seg.headerBytes, offset: pos, appendedAt: members[0]!.appendedAt, records: members.map((w) => w.payload) });
+      frames.push({ frame, appendedAt: members[0]!.appendedAt, records: members.length });
+      pos += frame.length;
+      members = [];
+      bytes = FRAME_OVERHEAD;
+    };
     for (const w of batch) {
-      if (pos > seg.headerBytes.length && pos + FRAME_OVERHEAD + w.payload.length > this.segmentBytes) {
+      const add = RECORD_LEN_BYTES + w.payload.length;
+      const pastSegment = pos + bytes + add > this.segmentBytes;
+      if (members.length > 0 && (pastSegment || bytes - FRAME_OVERHEAD + add > MAX_PAYLOAD_BYTES)) seal();
+      // A record alone larger than a segment still goes into one (an empty one), as before.
+      if (pastSegment && pos > seg.headerBytes.length) {
         await this.persist(seg, frames);
         seg = await this.rotate();
         frames = [];
         pos = seg.size;
       }
-      const frame = sealRecord({ key: seg.key, headerBytes: seg.headerBytes, offset: pos, appendedAt: w.appendedAt, payload: w.payload });
-      frames.push({ frame, appendedAt: w.appendedAt });
-      pos += frame.length;
+      members.push(w);
+      bytes += add;
     }
+    seal();
     await this.persist(seg, frames);
   }
 
-  private async persist(seg: ActiveSegment, frames: { frame: Buffer; appendedAt: number }[]): Promise<void> {
+  private async persist(seg: ActiveSegment, frames: Sealed[]): Promise<void> {
     if (frames.length === 0) return;
     const buf = Buffer.concat(frames.map((f) => f.frame));
     let written = 0;
@@ -267,6 +296,7 @@ export class Spool {
       seg.starts.push(at);
       seg.ends.push(at + f.frame.length);
       seg.times.push(f.appendedAt);
+      seg.recordsThrough.push(recordsBefore(seg, seg.recordsThrough.length) + f.records);
       at += f.frame.length;
     }
     seg.size = at;
@@ -303,8 +333,8 @@ export class Spool {
       const end = seg.ends[k]!;
       const frame = buf.subarray(start - from, end - from);
       try {
-        const rec = openRecord(seg.key, seg.headerBytes, start, frame);
-        out.push({ payload: rec.payload, appendedAt: rec.appendedAt, end: { seq: seg.seq, offset: end } });
+        const { records, appendedAt } = openFrame(seg.key, seg.headerBytes, start, frame);
+        for (const [index, payload] of records.entries()) out.push({ payload, appendedAt, end: { seq: seg.seq, offset: end }, index });
       } catch (err) {
         if (!(err instanceof RecordAuthError)) throw err;
         // Authenticated at open or at write, so the disk changed it since: keep the bytes, skip the record.
@@ -314,6 +344,21 @@ export class Spool {
     }
     return { seq: seg.seq, offset: seg.ends[j - 1]! };
   }
+}
+
+interface Sealed {
+  frame: Buffer;
+  appendedAt: number;
+  records: number;
+}
+
+/** Records in the segment's frames before frame `i`. */
+function recordsBefore(seg: SegmentState, i: number): number {
+  return i === 0 ? 0 : seg.recordsThrough[i - 1]!;
+}
+
+function recordsIn(seg: SegmentState, i: number): number {
+  return seg.recordsThrough[i]! - recordsBefore(seg, i);
 }
 
 function ignoreMissing(err: unknown): void {
