@@ -16,6 +16,7 @@
  */
 import { hash } from 'node:crypto';
 import { OneAtATime } from '../concurrency/one-at-a-time.ts';
+import { TimeSlice } from '../concurrency/time-slice.ts';
 import type { Logger } from '../log/index.ts';
 import { GuardViolation, lineBoundTo, linePrefix, type EventWriter, type InsertRow, type TenantBatch } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
@@ -175,11 +176,14 @@ export class Flusher {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
+      const started = performance.now();
       let wait = this.intervalMs;
       try {
         await this.flushOnce();
-        // A full batch means more is waiting: go again at once rather than sleep.
-        if (this.lastWasFull) wait = 0;
+        // A full batch means more is waiting: go again at once rather than sleep. Otherwise the
+        // interval runs from this cycle's start: a cycle that shares the thread with requests
+        // (and so takes longer) does not also push the next one back.
+        wait = this.lastWasFull ? 0 : Math.max(0, this.intervalMs - (performance.now() - started));
       } catch {
         wait = this.backoffMs();
       }
@@ -225,7 +229,10 @@ export class Flusher {
     let rows = 0;
     let records = 0;
     let upTo = next;
+    // Decoding a cycle's records runs on the request thread: in slices, so requests interleave.
+    const slice = new TimeSlice();
     for (let i = 0; i < entries.length; ) {
+      await slice.maybePause();
       // One frame at a time: the commit point is a frame's end, so a frame is taken whole or not at all.
       let j = i + 1;
       while (j < entries.length && entries[j]!.index > 0) j++;
@@ -267,7 +274,7 @@ export class Flusher {
     }
     // Cut by a limit (not by the end of the spool): more is waiting. A cut by bytes just waits one interval.
     this.lastWasFull = upTo !== next || entries.length >= this.batchRows || rows >= this.batchRows;
-    await this.writeGroups(groups, this.unverifiedRecords > 0 ? 'all' : 'client-ids');
+    await this.writeGroups(groups, this.unverifiedRecords > 0 ? 'all' : 'client-ids', slice);
     if (upTo.seq !== this.cursor.seq || upTo.offset !== this.cursor.offset) {
       await this.o.spool.commit(upTo);
       this.cursor = upTo;
@@ -284,10 +291,11 @@ export class Flusher {
    * go one tenant at a time through writeGroup, which finds and dead-letters
    * the offending rows.
    */
-  private async writeGroups(groups: Map<string, Group>, lookup: 'all' | 'client-ids'): Promise<void> {
+  private async writeGroups(groups: Map<string, Group>, lookup: 'all' | 'client-ids', slice: TimeSlice): Promise<void> {
     const clean: TenantBatch<InsertRow>[] = [];
     const alone: TenantBatch<InsertRow>[] = [];
     for (const [tenantId, g] of groups) {
+      await slice.maybePause();
       const token = groupToken(g);
       if (g.refused.length > 0) this.parkRefused(tenantId, g.refused.length);
       await this.parkLetters(tenantId, g.refused, GUARD_VIOLATION, `${token}g`, 'guard_violation');
@@ -296,7 +304,7 @@ export class Flusher {
       (g.rows.every((r) => lineBoundTo(prefix, r.line)) ? clean : alone).push(batch);
     }
     if (clean.length > 0) {
-      const r = await this.o.writer.writeMany(clean, { lookup });
+      const r = await this.o.writer.writeMany(clean, { lookup, slice });
       this.rowsInserted += r.inserted;
       this.duplicatesSkipped += r.duplicates;
       for (const b of r.refused) alone.push(b as TenantBatch<InsertRow>);

@@ -13,6 +13,7 @@
 import { hash } from 'node:crypto';
 import { CLICKHOUSE_TIME_RE, EVENT_TYPES, type EventRow } from '../../schemas/event-row.ts';
 import { TENANT_ID } from '../../schemas/tenant-id.ts';
+import type { TimeSlice } from '../concurrency/time-slice.ts';
 import { WarehouseError, type Warehouse } from './warehouse.ts';
 
 export class GuardViolation extends Error {
@@ -263,7 +264,12 @@ export interface WriteOptions {
    * inserted, a cycle after a failure).
    */
   lookup?: 'all' | 'client-ids';
+  /** Pause between steps when this slice is due (the flusher's: its cycle shares the request thread). */
+  slice?: TimeSlice;
 }
+
+// Rows checked or de-duplicated between two looks at the slice.
+const ROWS_PER_SLICE_CHECK = 1024;
 
 export class EventWriter {
   constructor(private readonly wh: Warehouse) {}
@@ -290,7 +296,7 @@ export class EventWriter {
    * is written, and parts stay per tenant: the table is partitioned by tenant.
    */
   async writeMany(batches: readonly TenantBatch[], o: WriteOptions = {}): Promise<ManyResult> {
-    return await this.insert(batches, true, o.lookup ?? 'all');
+    return await this.insert(batches, true, o.lookup ?? 'all', o.slice);
   }
 
   /**
@@ -300,20 +306,26 @@ export class EventWriter {
    * INSERT) sends a different set of rows, and reusing the token would make
    * the engine drop them as duplicates.
    */
-  private async insert(batches: readonly TenantBatch[], collectRefused: boolean, lookup: 'all' | 'client-ids'): Promise<ManyResult> {
+  private async insert(batches: readonly TenantBatch[], collectRefused: boolean, lookup: 'all' | 'client-ids', slice?: TimeSlice): Promise<ManyResult> {
     // The guard, once per row: rows from the pipeline here; spooled rows were guarded when encoded,
     // and only their tenant binding is re-checked on the bytes (no parse).
-    const guarded = batches.map((b) => ({ tenantId: b.tenantId, token: b.token, rows: guardBatch(b) }));
-    const unique = guarded.map((b): TenantBatch<TenantRow> => {
+    const unique: TenantBatch<TenantRow>[] = [];
+    for (const b of batches) {
+      const rows = await guardBatch(b, slice);
       const seen = new Map<string, TenantRow>();
-      for (const row of b.rows) if (!seen.has(row.messageId)) seen.set(row.messageId, row);
-      return seen.size === b.rows.length ? b : { ...b, rows: [...seen.values()] };
-    });
+      for (let i = 0; i < rows.length; i++) {
+        if (i % ROWS_PER_SLICE_CHECK === 0) await slice?.maybePause();
+        const row = rows[i]!;
+        if (!seen.has(row.messageId)) seen.set(row.messageId, row);
+      }
+      unique.push({ tenantId: b.tenantId, token: b.token, rows: seen.size === rows.length ? rows : [...seen.values()] });
+    }
     const total = batches.reduce((n, b) => n + b.rows.length, 0);
     let inserted = 0;
     let inserts = 0;
     const refused = new Set<string>();
     for (const chunk of packPartitions(unique)) {
+      await slice?.maybePause();
       // A tenant already refused is rewritten whole, one tenant at a time, by the caller:
       // so is everyone sharing a chunk with it (rows that landed are skipped then).
       if (chunk.tenants.some((t) => refused.has(t))) {
@@ -389,11 +401,12 @@ export function chunkToken(tokens: readonly string[], rows: readonly Pick<Tenant
  * through the whole guard here; spooled lines only through the byte check of
  * their tenant binding. Throws GuardViolation at the first row that fails.
  */
-function guardBatch(b: TenantBatch): TenantRow[] {
+async function guardBatch(b: TenantBatch, slice?: TimeSlice): Promise<TenantRow[]> {
   checkTenantId(b.tenantId);
   const prefix = linePrefix(b.tenantId);
   const out: TenantRow[] = new Array<TenantRow>(b.rows.length);
   for (let i = 0; i < b.rows.length; i++) {
+    if (i % ROWS_PER_SLICE_CHECK === 0) await slice?.maybePause();
     const r = b.rows[i] as EventRow | InsertRow;
     const ins = isInsertRow(r) ? r : toInsertRow(b.tenantId, r, false, i);
     if (ins.tenantId !== b.tenantId || !lineBoundTo(prefix, ins.line)) {
