@@ -156,7 +156,7 @@ export async function refuseInsecure(c: Context<Env>, d: InsecureTransportDeps, 
 /** On the HTTPS listener: a request a trusted proxy received over plain HTTP is refused the same way. */
 export function forwardedHttpGuard(d: InsecureTransportDeps): MiddlewareHandler<Env> {
   const plain = forwardedPlainHttp(d.trustedProxies);
-  return async function forwardedHttpGuard(c, next) {
+  return function forwardedHttpGuard(c, next) {
     if (plain(c.env?.incoming?.socket?.remoteAddress, requestHeader(c, 'x-forwarded-proto'))) return refuseInsecure(c, d, 'forwarded_http');
     return next();
   };

@@ -12,7 +12,7 @@ import { allowOrigin } from './cors.ts';
 import { requestHeader } from '../request-headers.ts';
 
 export function browserOrigin(o: { keys: Pick<KeyTable, 'tenant'>; exposeHeaders: string }): MiddlewareHandler<Env> {
-  return async function browserOrigin(c, next) {
+  return function browserOrigin(c, next) {
     const principal = c.get('principal');
     const origin = requestHeader(c, 'origin');
     const tenant = principal && o.keys.tenant(principal.tenantId);
@@ -25,6 +25,6 @@ export function browserOrigin(o: { keys: Pick<KeyTable, 'tenant'>; exposeHeaders
     // its own tenant's origins. Without an Origin nothing was set, and a delete through Hono would build
     // a Headers for the response anyway (which @hono/node-server then converts back, per request).
     else if (origin !== undefined) c.header('Access-Control-Allow-Origin', undefined);
-    await next();
+    return next();
   };
 }

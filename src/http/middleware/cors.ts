@@ -36,7 +36,8 @@ export interface CorsOptions {
 
 export function cors(o: CorsOptions): MiddlewareHandler<Env> {
   const refused = (origin: string | undefined) => o.refuse?.(origin) ?? new AppError(ErrorCode.ORIGIN_NOT_ALLOWED, 'origin not allowed');
-  return async function cors(c, next) {
+  // A plain function returning next(), not an async one (see src/http/app.ts).
+  return function cors(c, next) {
     const origin = requestHeader(c, 'origin');
     const allowed = origin !== undefined && o.origin(origin, c);
     if (c.req.method === 'OPTIONS') {
@@ -45,11 +46,11 @@ export function cors(o: CorsOptions): MiddlewareHandler<Env> {
       c.header('Access-Control-Allow-Methods', o.preflight.allowMethods);
       c.header('Access-Control-Allow-Headers', o.preflight.allowHeaders);
       c.header('Access-Control-Max-Age', String(o.preflight.maxAgeSeconds));
-      return c.body(null, 204);
+      return Promise.resolve(c.body(null, 204));
     }
     if (allowed) allowOrigin(c, origin, o.exposeHeaders);
     // Not a browser cross-origin call when there is no Origin: CORS does not apply.
     else if (origin !== undefined && o.refuse) throw o.refuse(origin);
-    await next();
+    return next();
   };
 }

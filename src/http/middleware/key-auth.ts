@@ -20,9 +20,9 @@ import type { Env } from '../types.ts';
 import { requestHeader } from '../request-headers.ts';
 
 export function noCredentialInUrl(): MiddlewareHandler<Env> {
-  return async function noCredentialInUrl(c, next) {
+  return function noCredentialInUrl(c, next) {
     assertNoCredentialInUrl(c.req.url);
-    await next();
+    return next();
   };
 }
 

@@ -46,15 +46,15 @@ export const API_SECURITY_HEADERS: readonly (readonly [string, string])[] = [
 ];
 
 export function apiSecurityHeaders(): MiddlewareHandler<Env> {
-  return async function securityHeaders(c, next) {
+  return function securityHeaders(c, next) {
     const out = nodeResponse(c);
     if (out) {
       for (const [name, value] of API_SECURITY_HEADERS) out.setHeader(name, value);
-      await next();
-      return;
+      return next();
     }
-    await next();
-    const headers = c.res.headers;
-    for (const [name, value] of API_SECURITY_HEADERS) if (!headers.has(name)) headers.set(name, value);
+    return next().then(() => {
+      const headers = c.res.headers;
+      for (const [name, value] of API_SECURITY_HEADERS) if (!headers.has(name)) headers.set(name, value);
+    });
   };
 }

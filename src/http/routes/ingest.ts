@@ -79,15 +79,15 @@ export function ingestRoutes(deps: IngestRouteDeps): Hono<Env> {
     exposeHeaders: EXPOSED_HEADERS,
     preflight: { allowMethods: 'POST', allowHeaders: PREFLIGHT_HEADERS, maxAgeSeconds: PREFLIGHT_MAX_AGE_SECONDS },
   });
-  const knownPath: MiddlewareHandler<Env> = async function knownPath(c, next) {
+  const knownPath: MiddlewareHandler<Env> = function knownPath(c, next) {
     if (!eventPath(c.req.param('path') ?? '')) throw new AppError(ErrorCode.NOT_FOUND, 'no such route');
-    await next();
+    return next();
   };
   /** False while shutting down or when the spool is full: answer 503 before reading anything. */
-  const accepting: MiddlewareHandler<Env> = async function accepting(_c, next) {
+  const accepting: MiddlewareHandler<Env> = function accepting(_c, next) {
     const refusal = deps.accepting();
     if (refusal) throw refusal;
-    await next();
+    return next();
   };
   // Secret ingest keys in the header (checked before the body is read), publishable keys also as `writeKey` in the body.
   const ingestKey = keyAuth({
