@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { toClickHouseTime, type EventRow, type JsonObject } from '../../schemas/event-row.ts';
@@ -9,6 +8,7 @@ import type { ChdbWarehouse } from '../storage/chdb-warehouse.ts';
 import { fileEngine } from '../../test/helpers/engine.ts';
 import { EventWriter } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
+import { FORMAT_ONE_TENANT, formatOneUnflushedIds, writeFormatOneSpool } from './fixtures/format-one.ts';
 import { Flusher, groupToken, type FlusherOptions } from './flusher.ts';
 import { encodeSpoolPayload } from './payload.ts';
 import { Spool, type Cursor } from './spool.ts';
@@ -70,8 +70,6 @@ function crashingBeforeCommit(spool: Spool): FlusherOptions['spool'] {
     },
   };
 }
-
-const readFixture = async () => (await import('node:fs/promises')).readFile(new URL('./fixtures/spool-format-1.json', import.meta.url), 'utf8');
 
 /** The previous release's spool payload encoder, kept verbatim: a spool it wrote must still flush. */
 function encodeV1Payload(tenantId: string, rows: readonly EventRow[]): Buffer {
@@ -177,16 +175,12 @@ describe('flusher (real chDB)', () => {
   });
 
   test('a spool the release before group-sealed frames wrote (segment format 1) is flushed after the upgrade', async () => {
-    const fixture = JSON.parse(await readFixture()) as { keyId: string; keyHex: string; unflushedMessageIds: string[][]; files: Record<string, string> };
-    const dir = path.join(engine.dir, `spool-${dirs++}`);
-    await mkdir(dir, { recursive: true });
-    for (const [name, b64] of Object.entries(fixture.files)) await writeFile(path.join(dir, name), Buffer.from(b64, 'base64'));
-    const { spool, report } = await Spool.open({ dir, keys: new Map([[fixture.keyId, Buffer.from(fixture.keyHex, 'hex')]]), currentKeyId: fixture.keyId });
+    const { spool, report } = await Spool.open(await writeFormatOneSpool(path.join(engine.dir, `spool-${dirs++}`)));
     assert.equal(report.records, 2);
-    await spool.append(encodeSpoolPayload('ten_spoolformat1', [row('ten_spoolformat1', 'v2-after-upgrade')]));
+    await spool.append(encodeSpoolPayload(FORMAT_ONE_TENANT, [row(FORMAT_ONE_TENANT, 'v2-after-upgrade')]));
     assert.deepEqual(await flusher(spool).flushOnce(), { rows: 5, tenants: 1 });
-    const ids = await wh.query<{ message_id: string }>('SELECT message_id FROM events WHERE tenant_id = {t:String} ORDER BY message_id', { params: { t: 'ten_spoolformat1' } });
-    assert.deepEqual(ids.map((r) => r.message_id), [...fixture.unflushedMessageIds.flat(), 'v2-after-upgrade'].sort());
+    const ids = await wh.query<{ message_id: string }>('SELECT message_id FROM events WHERE tenant_id = {t:String} ORDER BY message_id', { params: { t: FORMAT_ONE_TENANT } });
+    assert.deepEqual(ids.map((r) => r.message_id), [...formatOneUnflushedIds.flat(), 'v2-after-upgrade'].sort());
     assert.equal(spool.stats().records, 0);
     await spool.close();
   });

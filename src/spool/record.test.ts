@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
+import { formatOneFile, formatOneKey } from './fixtures/format-one.ts';
 import {
   decodeSegmentHeader,
   encodeSegmentHeader,
@@ -24,11 +24,7 @@ function seal(offset = header.length, p = payload): Buffer {
 }
 
 /** The first segment of the spool the release before group-sealed frames wrote (format 1). */
-const formatOne = JSON.parse(readFileSync(new URL('./fixtures/spool-format-1.json', import.meta.url), 'utf8')) as {
-  keyHex: string;
-  files: Record<string, string>;
-};
-const formatOneSegment = Buffer.from(formatOne.files['seg-0000000000000001.log']!, 'base64');
+const formatOneSegment = formatOneFile('seg-0000000000000001.log');
 
 describe('segment header', () => {
   test('round-trips seq and key id', () => {
@@ -78,13 +74,13 @@ describe('frame', () => {
     assert.equal(h.header.format, 1);
     const end = scanFrame(formatOneSegment, h.bytes.length);
     assert.equal(end.kind, 'frame');
-    const opened = openFrame(Buffer.from(formatOne.keyHex, 'hex'), h.bytes, h.bytes.length, formatOneSegment.subarray(h.bytes.length, end.kind === 'frame' ? end.end : 0));
+    const opened = openFrame(formatOneKey, h.bytes, h.bytes.length, formatOneSegment.subarray(h.bytes.length, end.kind === 'frame' ? end.end : 0));
     assert.equal(opened.records.length, 1);
     assert.equal(opened.records[0]![0], 0x02, 'a version-2 spool payload');
     // Read as format 2 instead, its authentication fails: the format byte is part of the AAD.
     const asFormatTwo = Buffer.from(h.bytes);
     asFormatTwo[8] = 2;
-    assert.throws(() => openFrame(Buffer.from(formatOne.keyHex, 'hex'), asFormatTwo, h.bytes.length, formatOneSegment.subarray(h.bytes.length, end.kind === 'frame' ? end.end : 0)), RecordAuthError);
+    assert.throws(() => openFrame(formatOneKey, asFormatTwo, h.bytes.length, formatOneSegment.subarray(h.bytes.length, end.kind === 'frame' ? end.end : 0)), RecordAuthError);
   });
 
   test('frames are written only into format-2 segments and hold at least one record', () => {

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AppError, ErrorCode } from '../errors/index.ts';
+import { writeFormatOneSpool } from './fixtures/format-one.ts';
 import { decodeSegmentHeader, scanFrame } from './record.ts';
 import { segmentName } from './segment-files.ts';
 import { Spool, type SpoolOptions } from './spool.ts';
@@ -133,14 +134,8 @@ describe('spool', () => {
   });
 
   test('a spool the release before wrote (segment format 1) resumes at its checkpoint; new appends go to a format-2 segment', async () => {
-    const fixture = JSON.parse(await readFile(new URL('./fixtures/spool-format-1.json', import.meta.url), 'utf8')) as {
-      keyId: string; keyHex: string; unflushedMessageIds: string[][]; files: Record<string, string>;
-    };
     const dir = path.join(root, `s${n++}`);
-    await mkdir(dir);
-    for (const [name, b64] of Object.entries(fixture.files)) await writeFile(path.join(dir, name), Buffer.from(b64, 'base64'));
-    const opts = { dir, keys: new Map([[fixture.keyId, Buffer.from(fixture.keyHex, 'hex')]]), currentKeyId: fixture.keyId };
-    const { spool, report } = await Spool.open(opts);
+    const { spool, report } = await Spool.open(await writeFormatOneSpool(dir));
     assert.deepEqual({ records: report.records, quarantined: report.quarantined, torn: report.tornTail }, { records: 2, quarantined: 0, torn: undefined });
     await Promise.all([p(10), p(11)].map((x) => spool.append(x)));
     const all = await readAll(spool);
