@@ -8,7 +8,7 @@ import type { ChdbWarehouse } from '../storage/chdb-warehouse.ts';
 import { fileEngine } from '../../test/helpers/engine.ts';
 import { EventWriter } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
-import { FORMAT_ONE_TENANT, formatOneUnflushedIds, writeFormatOneSpool } from './fixtures/format-one.ts';
+import { FORMAT_ONE_TENANT, formatOneUnflushedIds, writeFormatOneSpool } from '../../test/helpers/spool-format-one.ts';
 import { Flusher, groupToken, type FlusherOptions } from './flusher.ts';
 import { encodeSpoolPayload } from './payload.ts';
 import { Spool, type Cursor } from './spool.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { formatOneFile, formatOneKey } from './fixtures/format-one.ts';
+import { formatOneFile, formatOneKey } from '../../test/helpers/spool-format-one.ts';
 import {
   decodeSegmentHeader,
   encodeSegmentHeader,

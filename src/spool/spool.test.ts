@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AppError, ErrorCode } from '../errors/index.ts';
-import { writeFormatOneSpool } from './fixtures/format-one.ts';
+import { writeFormatOneSpool } from '../../test/helpers/spool-format-one.ts';
 import { decodeSegmentHeader, scanFrame } from './record.ts';
 import { segmentName } from './segment-files.ts';
 import { Spool, type SpoolOptions } from './spool.ts';
