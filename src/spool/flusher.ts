@@ -223,14 +223,14 @@ export class Flusher {
   }
 
   private async flushBatch(): Promise<FlushResult> {
-    const { entries, next } = await this.o.spool.read(this.cursor, { maxRecords: this.batchRows, maxBytes: READ_MAX_BYTES });
+    // One slice for the whole cycle (reading, decoding, writing): it runs on the request thread.
+    const slice = new TimeSlice();
+    const { entries, next } = await this.o.spool.read(this.cursor, { maxRecords: this.batchRows, maxBytes: READ_MAX_BYTES, slice });
     this.lastRead = entries.length;
     const groups = new Map<string, Group>();
     let rows = 0;
     let records = 0;
     let upTo = next;
-    // Decoding a cycle's records runs on the request thread: in slices, so requests interleave.
-    const slice = new TimeSlice();
     for (let i = 0; i < entries.length; ) {
       await slice.maybePause();
       // One frame at a time: the commit point is a frame's end, so a frame is taken whole or not at all.
@@ -238,7 +238,8 @@ export class Flusher {
       while (j < entries.length && entries[j]!.index > 0) j++;
       const frame: { pos: string; payload?: SpoolPayload; bytes: Buffer }[] = [];
       let n = 0;
-      for (const e of entries.slice(i, j)) {
+      for (let k = i; k < j; k++) {
+        const e = entries[k]!;
         // A record's position: its frame's end, and its place in the frame after the first.
         const pos = e.index === 0 ? `${e.end.seq}.${e.end.offset}` : `${e.end.seq}.${e.end.offset}.${e.index}`;
         try {

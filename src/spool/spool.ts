@@ -11,7 +11,7 @@
  * rows landed in ClickHouse; segments wholly before the checkpoint are deleted.
  */
 import { mkdir, unlink } from 'node:fs/promises';
-import { TimeSlice } from '../concurrency/time-slice.ts';
+import type { TimeSlice } from '../concurrency/time-slice.ts';
 import { AppError, ErrorCode } from '../errors/index.ts';
 import { FRAME_OVERHEAD, MAX_PAYLOAD_BYTES, openFrame, RECORD_LEN_BYTES, RecordAuthError, sealFrame } from './record.ts';
 import { recoverSegments, type RecoveryReport } from './recovery.ts';
@@ -143,16 +143,15 @@ export class Spool {
    * Durable records from `cursor` on, in append order, whole frames only
    * (`maxRecords` and `maxBytes` may be passed by the last frame's other
    * records, never split). `next` also skips frames quarantined while reading.
+   * With `slice`, decrypting pauses whenever the caller's slice is due.
    */
-  async read(cursor: Cursor, limits: { maxRecords?: number; maxBytes?: number } = {}): Promise<{ entries: SpoolEntry[]; next: Cursor }> {
+  async read(cursor: Cursor, limits: { maxRecords?: number; maxBytes?: number; slice?: TimeSlice } = {}): Promise<{ entries: SpoolEntry[]; next: Cursor }> {
     const maxRecords = limits.maxRecords ?? 1000;
     const maxBytes = limits.maxBytes ?? 16 * 1024 * 1024;
     const entries: SpoolEntry[] = [];
     let next = { ...cursor };
     let bytes = 0;
     let taken = 0;
-    // A cycle decrypts megabytes on the request thread: in slices, so requests interleave.
-    const slice = new TimeSlice();
     for (const seg of [...this.segments]) {
       if (seg.seq < cursor.seq) continue;
       const i = seg.seq === cursor.seq ? lowerBound(seg.starts, cursor.offset) : 0;
@@ -164,7 +163,7 @@ export class Spool {
         taken += recordsIn(seg, j);
         j += 1;
       }
-      if (j > i) next = await this.readRange(seg, i, j, entries, slice);
+      if (j > i) next = await this.readRange(seg, i, j, entries, limits.slice);
       if (j < n || taken >= maxRecords) break;
     }
     return { entries, next };
@@ -327,12 +326,13 @@ export class Spool {
     return seg;
   }
 
-  private async readRange(seg: SegmentState, i: number, j: number, out: SpoolEntry[], slice: TimeSlice): Promise<Cursor> {
+  private async readRange(seg: SegmentState, i: number, j: number, out: SpoolEntry[], slice?: TimeSlice): Promise<Cursor> {
     const from = seg.starts[i]!;
     const to = seg.ends[j - 1]!;
     const buf = await readBytes(seg.path, from, to);
     for (let k = i; k < j; k++) {
-      await slice.maybePause();
+      // The flusher's slice: a cycle decrypts megabytes on the request thread, so requests interleave.
+      await slice?.maybePause();
       const start = seg.starts[k]!;
       const end = seg.ends[k]!;
       const frame = buf.subarray(start - from, end - from);
