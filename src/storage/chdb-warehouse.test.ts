@@ -114,3 +114,18 @@ test('a row with a lone surrogate inserts as U+FFFD through jsonRow; as JSON.str
 test('statements split on line-ending semicolons and skip comments', () => {
   assert.deepEqual(splitStatements('-- c\nCREATE TABLE a (x UInt8);\n\nSELECT 1;\n'), ['CREATE TABLE a (x UInt8)', 'SELECT 1']);
 });
+
+// Last: it closes the engine. The engine runs a statement on a libuv thread and
+// has no way to interrupt it; a process that exits while one still runs tears
+// the engine down under it (the server segfaulted so at shutdown, in
+// libchdb.so). close() therefore returns only once nothing runs on it.
+test('close() returns only once the statements still running on the engine have finished', async () => {
+  const slow = wh.query('SELECT sum(sleepEachRow(0.3)) AS s FROM numbers(3)').then(
+    () => 'finished',
+    () => 'finished',
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  await wh.close();
+  const state = await Promise.race([slow, new Promise((r) => setImmediate(() => r('still running')))]);
+  assert.equal(state, 'finished');
+});

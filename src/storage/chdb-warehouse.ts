@@ -236,8 +236,17 @@ export class ChdbWarehouse implements Warehouse {
     }
   }
 
+  /**
+   * The engine runs each statement on a libuv thread and cannot interrupt it:
+   * a session closed under one defers its teardown until it ends, and a
+   * process that exits before then destroys the engine under the running
+   * statement (a segfault in libchdb.so at shutdown). So this returns only
+   * once nothing runs on the engine and every deferred teardown is done.
+   */
   async close(): Promise<void> {
     for (const s of this.slots) s.session.close();
+    const chdb = (await loadChdb()) as typeof import('chdb') & { drainPending(): Promise<void> };
+    await chdb.drainPending();
   }
 
   private async run(sql: string, options: CallOptions, format: string): Promise<string> {
