@@ -182,6 +182,10 @@ export async function startPalisade(
   }
 
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  // A server that stop() finds dead by a signal it did not handle (a native crash) says which, with its last lines.
+  const reportSignal = () => {
+    if (proc.signalCode && proc.signalCode !== 'SIGKILL') process.stderr.write(`# palisade (pid ${proc.pid}) exited on ${proc.signalCode}; its last lines:\n${output.slice(-20).join('\n')}\n`);
+  };
   const handle: Palisade = {
     dataDir,
     env,
@@ -205,6 +209,7 @@ export async function startPalisade(
     stop: async () => {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       const code = await exited;
+      reportSignal();
       await dispatcher.close();
       return code;
     },
