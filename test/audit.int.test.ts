@@ -143,7 +143,7 @@ test('rows altered, removed or reordered in the table are each named; a removed 
     const del = (seqs: number[]) =>
       wh.command('ALTER TABLE audit_log DELETE WHERE node_id = {n:String} AND seq IN {s:Array(UInt64)}', { params: { n: NODE, s: seqs }, settings: { mutations_sync: 2 } });
     const put = (rows: AuditRow[]) =>
-      wh.insertJsonEachRow('audit_log', Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n')), { settings: { insert_deduplicate: 0 } });
+      wh.insertJson('audit_log', Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n')), { settings: { insert_deduplicate: 0 } });
 
     // Altered: one field of entry 3.
     const r3 = await row(3);

@@ -219,7 +219,7 @@ test('backups past their retention are deleted, files and all', async () => {
     // Age the first backup past PALISADE_BACKUP_RETENTION_DAYS: a new registry version, expired yesterday.
     const [row] = await wh.query<Record<string, unknown>>('SELECT * FROM backups FINAL WHERE id = {id:String}', { params: { id: firstBackup } });
     assert.ok(row);
-    await wh.insertJsonEachRow('backups', Buffer.from(JSON.stringify({ ...row, expires_at: '2000-01-01 00:00:00.000', version: Number(row.version) + 1 })));
+    await wh.insertJson('backups', Buffer.from(JSON.stringify({ ...row, expires_at: '2000-01-01 00:00:00.000', version: Number(row.version) + 1 })));
   } finally {
     await wh.close();
   }

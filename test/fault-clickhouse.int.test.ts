@@ -268,7 +268,8 @@ describe('ClickHouse faults (server path)', () => {
       assert.equal(dl.length, 1);
       assert.equal(dl[0]?.message_id, 'inj-poison');
       assert.match(dl[0]?.reason ?? '', /Code: 117/);
-      assert.deepEqual(JSON.parse(dl[0]?.row ?? '{}'), injected[2]);
+      // The row as it was to be inserted: is_bot is its column's default where the row has none.
+      assert.deepEqual(JSON.parse(dl[0]?.row ?? '{}'), { ...injected[2], is_bot: 0 });
       const good = await wh.query<{ message_id: string }>(
         "SELECT message_id FROM events WHERE tenant_id = {t:String} AND event = 'Injected' ORDER BY message_id", { params: { t: tenant.tenant.id } });
       assert.deepEqual(good.map((g) => g.message_id), ['inj-1', 'inj-2', 'inj-3']);

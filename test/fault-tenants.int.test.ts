@@ -68,8 +68,8 @@ test('1,000 tenants sending at once: no INSERT over the partition limit, parts a
     return { id: `ten_${randomBase62(12)}`, keyId, token: publishableKey(keyId), backfill: i % 100 === 7, name: `tenant-${i}` };
   });
   const rows = (f: (tn: (typeof tenants)[number]) => object) => Buffer.from(tenants.map((tn) => JSON.stringify(f(tn))).join('\n'));
-  await wh.insertJsonEachRow('tenants', rows((tn) => ({ id: tn.id, name: tn.name, allowed_origins: [ORIGIN], created_at: now, updated_at: now, deleted: 0, version })));
-  await wh.insertJsonEachRow('api_keys', rows((tn) => ({ id: tn.keyId, tenant_id: tn.id, scope: 'browser', secret_hash: '', created_at: now, revoked_at: null, version })));
+  await wh.insertJson('tenants', rows((tn) => ({ id: tn.id, name: tn.name, allowed_origins: [ORIGIN], created_at: now, updated_at: now, deleted: 0, version })));
+  await wh.insertJson('api_keys', rows((tn) => ({ id: tn.keyId, tenant_id: tn.id, scope: 'browser', secret_hash: '', created_at: now, revoked_at: null, version })));
   const control = new ControlPlane(wh);
   assert.equal((await control.snapshot()).keys.filter((k) => tenants.some((tn) => tn.keyId === k.id)).length, TENANTS);
   const seededMs = Date.now() - seedStart;

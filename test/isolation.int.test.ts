@@ -88,7 +88,7 @@ before(async () => {
     { tenant_id: B.tenant.id, at, message_id: `dead_${CANARY}`, reason: `rejected: ${CANARY}`, row: JSON.stringify({ event: CANARY }) },
     { tenant_id: A.tenant.id, at, message_id: 'dead_a', reason: 'guard_violation', row: '{}' },
   ];
-  await wh.insertJsonEachRow('dead_letters', Buffer.from(letters.map((l) => JSON.stringify(l)).join('\n')));
+  await wh.insertJson('dead_letters', Buffer.from(letters.map((l) => JSON.stringify(l)).join('\n')));
   await wh.close();
   p = await startPalisade({ dataDir: p.dataDir });
 

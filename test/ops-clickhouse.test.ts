@@ -32,7 +32,7 @@ function sessionWarehouse(s: Session): Warehouse {
     database: DB,
     query: async <T>(sql: string, o: { params?: Record<string, unknown> } = {}) => parseJsonEachRow<T>(await run(sql, o.params, 'JSONEachRow')),
     command: async (sql, o = {}) => void (await run(sql, o.params, 'TSV')),
-    insertJsonEachRow: () => Promise.reject(new Error('not needed here')),
+    insertJson: () => Promise.reject(new Error('not needed here')),
     ping: async () => ({ ok: true }),
     close: async () => undefined,
   };

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ChdbWarehouse } from '../src/storage/chdb-warehouse.ts';
-import { EventWriter } from '../src/storage/event-writer.ts';
+import { compactLine, EVENT_COLUMNS, EventWriter } from '../src/storage/event-writer.ts';
 import type { EventRow } from '../schemas/event-row.ts';
 import { loadMigrations, migrate, migrationStatus } from '../src/storage/migrations.ts';
 import { WarehouseError, type Warehouse } from '../src/storage/warehouse.ts';
@@ -93,9 +93,9 @@ describe('warehouse contract: chdb and @clickhouse/client', () => {
       ip: '', user_agent: '', key_id: 'k',
     });
     const payload = Buffer.from([row('m1'), row('m2')].map((r) => JSON.stringify(r)).join('\n'));
-    await each((wh) => wh.insertJsonEachRow('events', payload, { settings: { insert_deduplication_token: `${t}_a` } }));
+    await each((wh) => wh.insertJson('events', payload, { settings: { insert_deduplication_token: `${t}_a` } }));
     // The same token again: dropped by the engine on both paths.
-    await each((wh) => wh.insertJsonEachRow('events', payload, { settings: { insert_deduplication_token: `${t}_a` } }));
+    await each((wh) => wh.insertJson('events', payload, { settings: { insert_deduplication_token: `${t}_a` } }));
     const read = same(await each((wh) => wh.query(
       'SELECT message_id, timestamp, toJSONString(properties) AS p, count() OVER () AS total FROM events WHERE tenant_id = {t:String} ORDER BY message_id',
       { params: { t } },
@@ -104,6 +104,34 @@ describe('warehouse contract: chdb and @clickhouse/client', () => {
       { message_id: 'm1', timestamp: '2026-01-02 03:04:05.678', p: '{"n":1,"nested":{"a":[1,2]},"plan":"pro"}', total: 2 },
       { message_id: 'm2', timestamp: '2026-01-02 03:04:05.678', p: '{"n":1,"nested":{"a":[1,2]},"plan":"pro"}', total: 2 },
     ]);
+  });
+
+  test('compact inserts (JSONCompactEachRow, the columns named) read back as the same rows, bots and JSON columns included', async () => {
+    const t = `ten_${randomBytes(6).toString('hex')}`;
+    const row = (id: string, isBot?: 0 | 1): EventRow => ({
+      tenant_id: t, message_id: id, type: 'track', event: 'E', user_id: 'u', anonymous_id: '', group_id: '', previous_id: '',
+      timestamp: '2026-01-02 03:04:05.678', original_timestamp: null, sent_at: '2026-01-02 03:04:05.000', received_at: '2026-01-02 03:04:05.678',
+      properties: { plan: 'pro', n: 1, quote: 'a"b\\c\n', nested: { a: [1, 2] } }, traits: {}, context: { library: { name: 'x' } },
+      ip: '', user_agent: '', key_id: 'k', ...(isBot === undefined ? {} : { is_bot: isBot }),
+    });
+    const payload = Buffer.from([row('c1'), row('c2', 1)].map(compactLine).join(''));
+    const options = { format: 'JSONCompactEachRow', columns: EVENT_COLUMNS, settings: { insert_deduplication_token: `${t}_c` } } as const;
+    await each((wh) => wh.insertJson('events', payload, options));
+    await each((wh) => wh.insertJson('events', payload, options));
+    const read = same(await each((wh) => wh.query(
+      'SELECT message_id, sent_at, is_bot, toJSONString(properties) AS p, count() OVER () AS total FROM events WHERE tenant_id = {t:String} ORDER BY message_id',
+      { params: { t } },
+    )));
+    const p = '{"n":1,"nested":{"a":[1,2]},"plan":"pro","quote":"a\\"b\\\\c\\n"}';
+    assert.deepEqual(read, [
+      { message_id: 'c1', sent_at: '2026-01-02 03:04:05.000', is_bot: 0, p, total: 2 },
+      { message_id: 'c2', sent_at: '2026-01-02 03:04:05.000', is_bot: 1, p, total: 2 },
+    ]);
+    // A compact insert names its columns, and only plain names: checked before anything is sent.
+    await each(async (wh) => {
+      await assert.rejects(wh.insertJson('events', payload, { format: 'JSONCompactEachRow' }), /names its columns/);
+      await assert.rejects(wh.insertJson('events', payload, { format: 'JSONCompactEachRow', columns: ['tenant_id) SELECT 1 --'] }), /invalid column name/);
+    });
   });
 
   test('message-id lookups of the longest, most escaped ids fit a server URL, and find every id', async () => {
@@ -136,7 +164,7 @@ describe('warehouse contract: chdb and @clickhouse/client', () => {
     assert.deepEqual(same(await each((wh) => code(wh.query('SELECT * FROM no_such_table')))), { kind: 'other', code: 60 });
     // A row ClickHouse cannot parse: the data's fault, dead-letter it.
     const bad = Buffer.from('{"k": "x", "v": "not a number"}');
-    const parse = same(await each((wh) => code(wh.insertJsonEachRow('contract_kv', bad)))) as { kind: string };
+    const parse = same(await each((wh) => code(wh.insertJson('contract_kv', bad)))) as { kind: string };
     assert.equal(parse.kind, 'data');
     // The engine's own time limit: shrink the batch and retry.
     // (TIMEOUT_EXCEEDED 159, or TOO_SLOW 160 when the engine predicts the overrun.)

@@ -256,7 +256,7 @@ export class AuditLog {
     const rows = items.map((i) => i.row as AuditRow);
     const last = rows[rows.length - 1];
     if (!last) return;
-    await this.o.warehouse.insertJsonEachRow('audit_log', Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n')), {
+    await this.o.warehouse.insertJson('audit_log', Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n')), {
       settings: { insert_deduplication_token: `audit.${this.nodeId}.${last.hash}` },
       timeoutMs: 10_000,
     });

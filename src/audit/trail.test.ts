@@ -21,7 +21,7 @@ function recordingWarehouse(): { wh: Warehouse; calls: unknown[] } {
       return [];
     },
     command: async () => undefined,
-    insertJsonEachRow: async () => undefined,
+    insertJson: async () => undefined,
     ping: async () => ({ ok: true }),
     close: async () => undefined,
   };

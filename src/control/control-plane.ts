@@ -97,7 +97,7 @@ export class ControlPlane {
       deleted: 0,
       version: nextVersion(),
     };
-    await this.wh.insertJsonEachRow('tenants', Buffer.from(jsonRow(row)));
+    await this.wh.insertJson('tenants', Buffer.from(jsonRow(row)));
     return tenantFromRow(row);
   }
 
@@ -132,7 +132,7 @@ export class ControlPlane {
       deleted: 0,
       version: nextVersion(),
     };
-    await this.wh.insertJsonEachRow('tenants', Buffer.from(jsonRow(row)));
+    await this.wh.insertJson('tenants', Buffer.from(jsonRow(row)));
     return tenantFromRow(row);
   }
 
@@ -148,7 +148,7 @@ export class ControlPlane {
       deleted: 1,
       version: nextVersion(),
     };
-    await this.wh.insertJsonEachRow('tenants', Buffer.from(jsonRow(row)));
+    await this.wh.insertJson('tenants', Buffer.from(jsonRow(row)));
   }
 
   /** Creates a key; the returned token is the only time the secret exists outside a hash. */
@@ -174,7 +174,7 @@ export class ControlPlane {
       revoked_at: null,
       version: nextVersion(),
     };
-    await this.wh.insertJsonEachRow('api_keys', Buffer.from(jsonRow(row)));
+    await this.wh.insertJson('api_keys', Buffer.from(jsonRow(row)));
     return { key: keyFromRow(row), token };
   }
 
@@ -195,7 +195,7 @@ export class ControlPlane {
     if (!row) throw new AppError(ErrorCode.NOT_FOUND, 'no such key');
     if (row.revoked_at) return keyFromRow(row);
     const revoked = { ...row, revoked_at: toClickHouseTime(new Date()), version: nextVersion() };
-    await this.wh.insertJsonEachRow('api_keys', Buffer.from(jsonRow(revoked)));
+    await this.wh.insertJson('api_keys', Buffer.from(jsonRow(revoked)));
     return keyFromRow(revoked);
   }
 

@@ -122,7 +122,7 @@ export class EdgeSettingsStore {
     next.piiHash = [...new Set(next.piiHash)].sort();
     // `{}` sets nothing: stored and read back as null, the node's limits.
     if (next.query && Object.keys(next.query).length === 0) next.query = null;
-    await this.wh.insertJsonEachRow('tenant_edge_settings', Buffer.from(jsonRow(rowFrom(tenantId, next, nextVersion()))));
+    await this.wh.insertJson('tenant_edge_settings', Buffer.from(jsonRow(rowFrom(tenantId, next, nextVersion()))));
     return next;
   }
 

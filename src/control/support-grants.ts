@@ -84,7 +84,7 @@ export class SupportGrants {
       revoked_at: null,
       revoked_by: '',
     };
-    await this.wh.insertJsonEachRow('support_grants', Buffer.from(jsonRow({ ...row, version: version() })));
+    await this.wh.insertJson('support_grants', Buffer.from(jsonRow({ ...row, version: version() })));
     return { ...grantOf(row), live: true };
   }
 
@@ -107,7 +107,7 @@ export class SupportGrants {
     if (r.revoked_at) return grantOf(r);
     const revoked: Row = { ...r, revoked_at: toClickHouseTime(new Date()), revoked_by: revokedBy };
     delete revoked.live;
-    await this.wh.insertJsonEachRow('support_grants', Buffer.from(jsonRow({ ...revoked, version: version() })));
+    await this.wh.insertJson('support_grants', Buffer.from(jsonRow({ ...revoked, version: version() })));
     return { ...grantOf(revoked), live: false };
   }
 

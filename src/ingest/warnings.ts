@@ -70,7 +70,7 @@ export class WarningsLedger {
       )
       .join('\n');
     try {
-      await this.wh.insertJsonEachRow('ingestion_warnings', Buffer.from(payload), { timeoutMs: Math.min(10_000, timeoutMs) });
+      await this.wh.insertJson('ingestion_warnings', Buffer.from(payload), { timeoutMs: Math.min(10_000, timeoutMs) });
     } catch (err) {
       // Put them back (bounded) for the next tick.
       const room = MAX_BUFFERED - this.buffer.length;

@@ -116,7 +116,7 @@ export class BackupRegistry {
   }
 
   async write(row: Row): Promise<void> {
-    await this.wh.insertJsonEachRow('backups', Buffer.from(jsonRow({ ...row, version: version() })));
+    await this.wh.insertJson('backups', Buffer.from(jsonRow({ ...row, version: version() })));
   }
 
   async row(id: string): Promise<Row | undefined> {

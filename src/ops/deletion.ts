@@ -286,7 +286,7 @@ export class DeletionService {
   }
 
   private async writeReceipt(r: { id: string; kind: 'user' | 'tenant'; tenantId: string; ids: Identity; createdAt: Date; backupId: string; rows: number; actor: string }): Promise<void> {
-    await this.o.warehouse.insertJsonEachRow(
+    await this.o.warehouse.insertJson(
       'deletion_receipts',
       Buffer.from(
         jsonRow({

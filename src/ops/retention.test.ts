@@ -27,7 +27,7 @@ const NOW = Date.UTC(2026, 5, 20, 12);
 
 test('a change of retention and the periodic run do not both enforce (and claim) the same expired rows', async () => {
   const tenantId = newTenantId();
-  await wh.insertJsonEachRow(
+  await wh.insertJson(
     'events',
     Buffer.from(
       ['old', 'new'].map((id, i) => JSON.stringify({ tenant_id: tenantId, message_id: id, type: 'track', event: 'E', timestamp: toClickHouseTime(new Date(NOW - (i === 0 ? 5 : 0) * DAY)), received_at: toClickHouseTime(new Date(NOW)) })).join('\n'),
@@ -42,9 +42,9 @@ test('a change of retention and the periodic run do not both enforce (and claim)
   // would count the expired row before the change deleted it.
   const racing = new Proxy(wh, {
     get(target, prop, receiver) {
-      if (prop === 'insertJsonEachRow') {
+      if (prop === 'insertJson') {
         return async (table: string, ...rest: unknown[]) => {
-          const r = await (target.insertJsonEachRow as (...a: unknown[]) => Promise<void>).call(target, table, ...rest);
+          const r = await (target.insertJson as (...a: unknown[]) => Promise<void>).call(target, table, ...rest);
           if (table === 'tenant_settings' && !periodic) periodic = service?.enforceAll();
           return r;
         };

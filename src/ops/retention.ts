@@ -111,7 +111,7 @@ export class RetentionService {
       }
     }
     const enforced = await this.enforcing.run(async () => {
-      await this.o.warehouse.insertJsonEachRow(
+      await this.o.warehouse.insertJson(
         'tenant_settings',
         Buffer.from(jsonRow({ tenant_id: tenantId, retention_days: days, updated_at: toClickHouseTime(new Date(this.now())), version: version() })),
       );

@@ -27,7 +27,7 @@ function fakeWarehouse(n: number, o: { onPage?: () => void; fail?: Error } = {})
       return [] as T[];
     },
     command: async () => {},
-    insertJsonEachRow: async () => {},
+    insertJson: async () => {},
     ping: async () => ({ ok: true }),
     close: async () => {},
   };

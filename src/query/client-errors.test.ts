@@ -29,7 +29,7 @@ function engine(fail?: WarehouseError): { wh: Warehouse; calls: number } {
       return [];
     },
     command: async () => undefined,
-    insertJsonEachRow: async () => undefined,
+    insertJson: async () => undefined,
     ping: async () => ({ ok: true }),
     close: async () => undefined,
   };

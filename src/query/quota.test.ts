@@ -23,7 +23,7 @@ test('a spent ClickHouse quota is too_many_queries with Retry-After, and retryab
       throw new WarehouseError('query: Code: 201. DB::Exception: Quota for user `palisade_query` for 60s has been exceeded', classifyCode(QUOTA_EXCEEDED), QUOTA_EXCEEDED);
     },
     command: async () => undefined,
-    insertJsonEachRow: async () => undefined,
+    insertJson: async () => undefined,
     ping: async () => ({ ok: true }),
     close: async () => undefined,
   };

@@ -264,7 +264,7 @@ export class QueryService {
       query: <T>(sql: string, options: { params?: Record<string, unknown> } = {}) =>
         this.scheduler.run(tenantId, lane, () => this.execute(sql, options.params ?? {}, tenantId, mine, lane, wh)) as Promise<T[]>,
       command: async () => refuse(),
-      insertJsonEachRow: async () => refuse(),
+      insertJson: async () => refuse(),
       ping: () => wh.ping(),
       close: async () => {},
     };

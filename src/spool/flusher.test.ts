@@ -10,7 +10,7 @@ import { EventWriter } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
 import { FORMAT_ONE_TENANT, formatOneUnflushedIds, writeFormatOneSpool } from '../../test/helpers/spool-format-one.ts';
 import { Flusher, groupToken, type FlusherOptions } from './flusher.ts';
-import { encodeSpoolPayload } from './payload.ts';
+import { encodeSpoolPayload, PAYLOAD_V2 } from './payload.ts';
 import { Spool, type Cursor } from './spool.ts';
 
 // chDB binds one data directory per process: one engine shared by every test here, distinct tenants per test.
@@ -51,10 +51,10 @@ async function deadLetters(tenant: string) {
     'SELECT message_id, reason, row FROM dead_letters WHERE tenant_id = {t:String} ORDER BY message_id', { params: { t: tenant } });
 }
 
-/** The real engine, with insertJsonEachRow replaced: the test double for an outage. */
-function withInsert(insert: Warehouse['insertJsonEachRow']): Warehouse {
+/** The real engine, with insertJson replaced: the test double for an outage. */
+function withInsert(insert: Warehouse['insertJson']): Warehouse {
   return {
-    kind: wh.kind, database: wh.database, insertJsonEachRow: insert,
+    kind: wh.kind, database: wh.database, insertJson: insert,
     query: (sql, o) => wh.query(sql, o), command: (sql, o) => wh.command(sql, o), ping: () => wh.ping(), close: async () => undefined,
   };
 }
@@ -137,7 +137,7 @@ describe('flusher (real chDB)', () => {
     // More records behind the replayed ones: the first cycle reads a different range than the one that crashed.
     await spool.append(encodeSpoolPayload('ten_fgenxxxxxxxx', [row('ten_fgenxxxxxxxx', 'gen3a')], ids(3)));
     const lookups: string[] = [];
-    const watched: Warehouse = { ...withInsert((t, p, o) => wh.insertJsonEachRow(t, p, o)), query: (sql, o) => (lookups.push(sql), wh.query(sql, o)) };
+    const watched: Warehouse = { ...withInsert((t, p, o) => wh.insertJson(t, p, o)), query: (sql, o) => (lookups.push(sql), wh.query(sql, o)) };
     const f = flusher(spool, watched);
     assert.deepEqual(await f.flushOnce(), { rows: 7, tenants: 1 });
     assert.equal(lookups.length, 1, 'records a previous process left are looked up');
@@ -177,8 +177,18 @@ describe('flusher (real chDB)', () => {
   test('a spool the release before group-sealed frames wrote (segment format 1) is flushed after the upgrade', async () => {
     const { spool, report } = await Spool.open(await writeFormatOneSpool(path.join(engine.dir, `spool-${dirs++}`)));
     assert.equal(report.records, 2);
+    // Its records hold payload format 2 (JSONEachRow lines); the one appended now, format 3 (compact lines).
+    const { entries } = await spool.read(spool.checkpoint());
+    assert.deepEqual(entries.map((e) => e.payload[0]), [PAYLOAD_V2, PAYLOAD_V2]);
     await spool.append(encodeSpoolPayload(FORMAT_ONE_TENANT, [row(FORMAT_ONE_TENANT, 'v2-after-upgrade')]));
-    assert.deepEqual(await flusher(spool).flushOnce(), { rows: 5, tenants: 1 });
+    // One cycle, one tenant, both kinds of line: an INSERT for each kind.
+    const formats: (string | undefined)[] = [];
+    const watched = withInsert((table, payload, o) => {
+      if (table === 'events') formats.push(o?.format);
+      return wh.insertJson(table, payload, o);
+    });
+    assert.deepEqual(await flusher(spool, watched).flushOnce(), { rows: 5, tenants: 1 });
+    assert.deepEqual(formats, ['JSONCompactEachRow', undefined]);
     const ids = await wh.query<{ message_id: string }>('SELECT message_id FROM events WHERE tenant_id = {t:String} ORDER BY message_id', { params: { t: FORMAT_ONE_TENANT } });
     assert.deepEqual(ids.map((r) => r.message_id), [...formatOneUnflushedIds.flat(), 'v2-after-upgrade'].sort());
     assert.equal(spool.stats().records, 0);
@@ -223,7 +233,8 @@ describe('flusher (real chDB)', () => {
     assert.equal(dl[0]?.message_id, 'p-bad');
     assert.match(dl[0]?.reason ?? '', /Code: 117/);
     assert.ok(Buffer.byteLength(dl[0]?.reason ?? '') <= 1024);
-    assert.deepEqual(JSON.parse(dl[0]?.row ?? '{}'), poisoned);
+    // The row as it was to be inserted: is_bot is its column's default where the row has none.
+    assert.deepEqual(JSON.parse(dl[0]?.row ?? '{}'), { ...poisoned, is_bot: 0 });
     assert.equal(spool.stats().records, 0);
     assert.equal(f.status().deadLettered, 1);
     await spool.close();
@@ -253,7 +264,7 @@ describe('flusher (real chDB)', () => {
     const flaky = withInsert(async (table, payload, o) => {
       attempts.push(Date.now());
       if (failuresLeft-- > 0) throw new WarehouseError('down', 'unavailable', undefined);
-      await wh.insertJsonEachRow(table, payload, o);
+      await wh.insertJson(table, payload, o);
     });
     const { spool } = await Spool.open(spoolOptions());
     await spool.append(encodeSpoolPayload('ten_fuxxxxxxxxxx', [row('ten_fuxxxxxxxxxx', 'u1'), row('ten_fuxxxxxxxxxx', 'u2')]));
@@ -286,7 +297,7 @@ describe('flusher (real chDB)', () => {
     let limitsLeft = 1;
     const limited = withInsert(async (table, payload, o) => {
       if (limitsLeft-- > 0) throw new WarehouseError('too many rows', 'limit', 158);
-      await wh.insertJsonEachRow(table, payload, o);
+      await wh.insertJson(table, payload, o);
     });
     const { spool } = await Spool.open(spoolOptions());
     for (let i = 0; i < 2; i++) await spool.append(encodeSpoolPayload('ten_flxxxxxxxxxx', [0, 1, 2, 3].map((j) => row('ten_flxxxxxxxxxx', `l${i}-${j}`))));

@@ -18,7 +18,7 @@ import { hash } from 'node:crypto';
 import { OneAtATime } from '../concurrency/one-at-a-time.ts';
 import { TimeSlice } from '../concurrency/time-slice.ts';
 import type { Logger } from '../log/index.ts';
-import { GuardViolation, lineBoundTo, linePrefix, type EventWriter, type InsertRow, type TenantBatch } from '../storage/event-writer.ts';
+import { GuardViolation, lineAsObjectJson, lineBoundTo, linePrefix, type EventWriter, type InsertRow, type TenantBatch } from '../storage/event-writer.ts';
 import { WarehouseError, type Warehouse } from '../storage/warehouse.ts';
 import { GUARD_VIOLATION, UNDECODABLE, writeDeadLetters, type DeadLetter } from '../storage/dead-letters.ts';
 import { decodeSpoolPayload, type SpoolPayload } from './payload.ts';
@@ -302,7 +302,7 @@ export class Flusher {
       await this.parkLetters(tenantId, g.refused, GUARD_VIOLATION, `${token}g`, 'guard_violation');
       const batch = { tenantId, rows: g.rows, token };
       const prefix = linePrefix(tenantId);
-      (g.rows.every((r) => lineBoundTo(prefix, r.line)) ? clean : alone).push(batch);
+      (g.rows.every((r) => lineBoundTo(prefix, r)) ? clean : alone).push(batch);
     }
     if (clean.length > 0) {
       const r = await this.o.writer.writeMany(clean, { lookup, slice });
@@ -336,7 +336,7 @@ export class Flusher {
         const prefix = linePrefix(tenantId);
         const good: InsertRow[] = [];
         const bad: InsertRow[] = [];
-        for (const r of rows) (lineBoundTo(prefix, r.line) ? good : bad).push(r);
+        for (const r of rows) (lineBoundTo(prefix, r) ? good : bad).push(r);
         this.parkRefused(tenantId, bad.length);
         await this.park(tenantId, bad, GUARD_VIOLATION, `${token}g`, 'guard_violation');
         if (bad.length > 0) await this.writeGroup(tenantId, good, `${token}r`);
@@ -366,10 +366,9 @@ export class Flusher {
   }
 }
 
-/** A spooled row as a dead letter: its line without the newline is the row's JSON. */
+/** A spooled row as a dead letter: the row's JSON object, as on-call reads it. */
 function letterOf(r: InsertRow): DeadLetter {
-  const end = r.line[r.line.length - 1] === 0x0a ? r.line.length - 1 : r.line.length;
-  return { messageId: r.messageId, row: r.line.toString('utf8', 0, end) };
+  return { messageId: r.messageId, row: lineAsObjectJson(r) };
 }
 
 function describe(err: unknown): string {

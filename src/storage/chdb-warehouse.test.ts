@@ -42,7 +42,7 @@ test('migrations apply in order, once, onto the encrypted disk', async () => {
 
 test('data on disk is ciphertext', async () => {
   const marker = 'plaintext-canary-7f3a9c';
-  await wh.insertJsonEachRow('tenants', Buffer.from(JSON.stringify({ id: 'ten_canary', name: marker, allowed_origins: [], created_at: '2026-01-01 00:00:00.000', updated_at: '2026-01-01 00:00:00.000', deleted: 0, version: 1 })));
+  await wh.insertJson('tenants', Buffer.from(JSON.stringify({ id: 'ten_canary', name: marker, allowed_origins: [], created_at: '2026-01-01 00:00:00.000', updated_at: '2026-01-01 00:00:00.000', deleted: 0, version: 1 })));
   const files = await listFiles(path.join(dir, 'ch', 'disks'));
   assert.ok(files.length > 0);
   for (const f of files) assert.ok(!(await readFile(f)).includes(marker), `${f} holds plaintext`);
@@ -61,7 +61,7 @@ test('errors carry the ClickHouse code and a retry kind', async () => {
     assert.equal(err.kind, 'other');
     return true;
   });
-  await assert.rejects(wh.insertJsonEachRow('events', Buffer.from('{"timestamp":"not a time"}')), (err: unknown) => {
+  await assert.rejects(wh.insertJson('events', Buffer.from('{"timestamp":"not a time"}')), (err: unknown) => {
     assert.ok(err instanceof WarehouseError);
     assert.equal(err.kind, 'data');
     return true;
@@ -99,10 +99,10 @@ test('a row with a lone surrogate inserts as U+FFFD through jsonRow; as JSON.str
   await wh.command('CREATE TABLE IF NOT EXISTS text_probe (id UInt32, s String) ENGINE = Memory');
   const odd = ['half an emoji \ud83d', '\udc00 low first', 'pair intact \ud83d\ude00', 'plain'];
   await assert.rejects(
-    wh.insertJsonEachRow('text_probe', Buffer.from(JSON.stringify({ id: 0, s: odd[0] }))),
+    wh.insertJson('text_probe', Buffer.from(JSON.stringify({ id: 0, s: odd[0] }))),
     (err: unknown) => err instanceof WarehouseError && /CANNOT_PARSE_ESCAPE_SEQUENCE/.test(err.message),
   );
-  await wh.insertJsonEachRow('text_probe', Buffer.from(odd.map((s, i) => jsonRow({ id: i + 1, s })).join('\n')));
+  await wh.insertJson('text_probe', Buffer.from(odd.map((s, i) => jsonRow({ id: i + 1, s })).join('\n')));
   const rows = await wh.query<{ s: string }>('SELECT s FROM text_probe ORDER BY id');
   assert.deepEqual(
     rows.map((r) => r.s),

@@ -11,6 +11,7 @@ import { ConfigError } from '../config/index.ts';
 import { inlineParams } from './literal-params.ts';
 import {
   classifyCode,
+  insertStatement,
   parseJsonEachRow,
   renderSettings,
   withTimeoutSetting,
@@ -211,15 +212,17 @@ export class ChdbWarehouse implements Warehouse {
     await this.run(`${sql}${renderSettings(options.settings)}`, options, 'TSV');
   }
 
-  async insertJsonEachRow(table: string, payload: Buffer, options: InsertOptions = {}): Promise<void> {
+  async insertJson(table: string, payload: Buffer, options: InsertOptions = {}): Promise<void> {
+    insertStatement(table, options); // the same checks of the names as the server adapter's statement
     try {
       await this.withSession((session) =>
         session.insert({
-        table,
-        values: payload,
-        format: 'JSONEachRow',
-        settings: { ...SYSTEM_PRIORITY, ...options.settings },
-        timeout: options.timeoutMs ?? this.timeoutMs,
+          table,
+          values: payload,
+          format: options.format ?? 'JSONEachRow',
+          ...(options.columns ? { columns: options.columns } : {}),
+          settings: { ...SYSTEM_PRIORITY, ...options.settings },
+          timeout: options.timeoutMs ?? this.timeoutMs,
         }),
       );
     } catch (err) {

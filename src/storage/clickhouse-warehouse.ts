@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import {
   classifyCode,
+  insertStatement,
   withTimeoutSetting,
   WarehouseError,
   type CallOptions,
@@ -144,17 +145,17 @@ export class ClickHouseServerWarehouse implements Warehouse {
   }
 
   /**
-   * The payload is already JSONEachRow bytes, so it goes through `exec` as the
+   * The payload is already the JSON lines of its format, so it goes through `exec` as the
    * request body. `client.insert` would JSON-encode each chunk of a stream as a
    * row: a Buffer became `{"type":"Buffer","data":[…]}`, which a server that
    * skips unknown fields (the default) stored as one empty row, losing the batch.
    */
-  async insertJsonEachRow(table: string, payload: Buffer, options: InsertOptions = {}): Promise<void> {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table)) throw new Error(`invalid table name: ${table}`);
+  async insertJson(table: string, payload: Buffer, options: InsertOptions = {}): Promise<void> {
+    const query = insertStatement(table, options);
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     try {
       const { stream } = await this.client.exec({
-        query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+        query,
         values: Readable.from([payload], { objectMode: false }),
         clickhouse_settings: options.settings as ClickHouseSettings,
         abort_signal: AbortSignal.timeout(timeoutMs),

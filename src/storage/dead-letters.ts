@@ -47,7 +47,7 @@ export async function writeDeadLetters(
   const payload = Buffer.from(
     letters.map((l) => JSON.stringify({ tenant_id: tenantId, at, message_id: l.messageId, reason: shortReason, row: l.row })).join('\n'),
   );
-  await wh.insertJsonEachRow('dead_letters', payload, {
+  await wh.insertJson('dead_letters', payload, {
     settings: { insert_deduplication_token: `dl:${tenantId}:${dedupToken}`.replace(/[^A-Za-z0-9_.\-]/g, '_') },
   });
 }

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import type { EventRow } from '../../schemas/event-row.ts';
+import { loadConfig } from '../config/index.ts';
+import { ingestBody } from '../ingest/pipeline.ts';
 import type { ChdbWarehouse } from './chdb-warehouse.ts';
 import { newTenantId } from '../control/tenant-id.ts';
 import { fileEngine } from '../../test/helpers/engine.ts';
-import { chunkByMonth, chunkToken, EventWriter, guardRows, GuardViolation, LOOKUP_MAX_IDS, LOOKUP_URL_BUDGET, lineBoundTo, linePrefix, lookupSlices, lookupUrlCost, MAX_PARTITIONS_PER_INSERT, packPartitions, toInsertRow } from './event-writer.ts';
+import { chunkByMonth, chunkToken, compactLine, EVENT_COLUMNS, EventWriter, lineAsObjectJson, guardRows, GuardViolation, LOOKUP_MAX_IDS, LOOKUP_URL_BUDGET, lineBoundTo, linePrefix, lookupSlices, lookupUrlCost, MAX_PARTITIONS_PER_INSERT, packPartitions, toInsertRow } from './event-writer.ts';
 import { WarehouseError } from './warehouse.ts';
 
 const engine = fileEngine('palisade-writer-');
@@ -82,15 +84,38 @@ async function stored(tenant: string): Promise<{ n: number; uniq: number }> {
   return { n: Number(r?.n), uniq: Number(r?.u) };
 }
 
-test('the insert-time check binds each spooled line to the batch tenant, as one row', () => {
+test('a compact line is every column of a pipeline row, in EVENT_COLUMNS order; a dead letter reads it back as the row', () => {
+  const body = { type: 'track', event: 'Signed Up', userId: 'u1', sentAt: '2026-01-02T03:04:05.000Z', properties: { plan: 'pro', text: 'a\nb"c' }, context: { locale: 'en' } };
+  const [r] = ingestBody('track', body, { tenantId: 'ten_Axxxxxxxxxxx', keyId: 'k', requestId: 'r', receivedAt: new Date(), ip: '127.0.0.1', userAgent: 'curl', limits: loadConfig({}).limits }).rows;
+  assert.ok(r);
+  assert.deepEqual(Object.keys(r).filter((k) => !(EVENT_COLUMNS as readonly string[]).includes(k)), [], 'a pipeline column the compact line would drop');
+  const line = compactLine(r);
+  assert.equal(line.indexOf('\n'), line.length - 1);
+  const back = Object.fromEntries(EVENT_COLUMNS.map((c, i) => [c, (JSON.parse(line) as unknown[])[i]]));
+  assert.deepEqual(back, { is_bot: 0, ...r });
+  assert.deepEqual(JSON.parse(lineAsObjectJson({ line: Buffer.from(line), compact: true })), back);
+  const object = Buffer.from(JSON.stringify(r) + '\n');
+  assert.equal(lineAsObjectJson({ line: object, compact: false }), JSON.stringify(r));
+});
+
+test('the insert-time check binds each spooled line to the batch tenant, as one row, compact or (from older spools) an object', () => {
   const prefix = linePrefix('ten_Axxxxxxxxxxx');
-  const line = toInsertRow('ten_Axxxxxxxxxxx', row()).line;
-  assert.ok(lineBoundTo(prefix, line));
-  assert.ok(!lineBoundTo(prefix, toInsertRow('ten_Bxxxxxxxxxxx', row({ tenant_id: 'ten_Bxxxxxxxxxxx' })).line), 'another tenant');
-  assert.ok(!lineBoundTo(linePrefix('ten_A2xxxxxxxxxx'), line), 'a tenant id that is a prefix of another');
-  const smuggled = Buffer.concat([line.subarray(0, line.length - 1), Buffer.from('\n'), toInsertRow('ten_Bxxxxxxxxxxx', row({ tenant_id: 'ten_Bxxxxxxxxxxx' })).line]);
-  assert.ok(!lineBoundTo(prefix, smuggled), 'a second row behind a newline');
-  assert.ok(!lineBoundTo(prefix, line.subarray(0, line.length - 1)), 'no newline');
+  const B = row({ tenant_id: 'ten_Bxxxxxxxxxxx' });
+  const kinds = [
+    { compact: true, of: (r: EventRow) => toInsertRow(r.tenant_id, r).line },
+    { compact: false, of: (r: EventRow) => Buffer.from(JSON.stringify(r) + '\n') },
+  ];
+  for (const { compact, of } of kinds) {
+    const as = (line: Buffer) => ({ line, compact });
+    const line = of(row());
+    assert.ok(lineBoundTo(prefix, as(line)), `compact: ${compact}`);
+    assert.ok(!lineBoundTo(prefix, as(of(B))), 'another tenant');
+    assert.ok(!lineBoundTo(linePrefix('ten_A2xxxxxxxxxx'), as(line)), 'a tenant id that is a prefix of another');
+    const smuggled = Buffer.concat([line.subarray(0, line.length - 1), Buffer.from('\n'), of(B)]);
+    assert.ok(!lineBoundTo(prefix, as(smuggled)), 'a second row behind a newline');
+    assert.ok(!lineBoundTo(prefix, as(line.subarray(0, line.length - 1))), 'no newline');
+    assert.ok(!lineBoundTo(prefix, { line, compact: !compact }), 'a line of the other kind');
+  }
   assert.throws(() => toInsertRow('ten_Axxxxxxxxxxx', row({ tenant_id: 'ten_Bxxxxxxxxxxx' })), GuardViolation);
 });
 
@@ -107,7 +132,7 @@ test('a 150-month backfill lands: one INSERT never spans more partitions than Cl
   // The engine itself refuses the whole block in one INSERT (TOO_MANY_PARTS, which the
   // flusher must treat as "retry later" because it also means merges are behind).
   await assert.rejects(
-    wh.insertJsonEachRow('events', Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n'))),
+    wh.insertJson('events', Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n'))),
     (err: unknown) => err instanceof WarehouseError && err.clickhouseCode === 252,
   );
   const r = await new EventWriter(wh).write('ten_backfillxxxx', rows, 'tok1');

@@ -28,7 +28,7 @@ export function observedWarehouse(inner: Warehouse, observe: WarehouseObserver):
     cluster: inner.cluster,
     query: <T>(sql: string, options?: CallOptions) => timed('query', observe, () => inner.query<T>(sql, options)),
     command: (sql: string, options?: CallOptions) => timed('command', observe, () => inner.command(sql, options)),
-    insertJsonEachRow: (table: string, payload: Buffer, options?: InsertOptions) => timed('insert', observe, () => inner.insertJsonEachRow(table, payload, options)),
+    insertJson: (table: string, payload: Buffer, options?: InsertOptions) => timed('insert', observe, () => inner.insertJson(table, payload, options)),
     ping: () => inner.ping(),
     close: () => inner.close(),
   };

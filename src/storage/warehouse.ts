@@ -24,6 +24,25 @@ export interface CallOptions {
 export interface InsertOptions {
   settings?: Settings;
   timeoutMs?: number;
+  /**
+   * JSONEachRow (the default): one JSON object per line. JSONCompactEachRow:
+   * one JSON array of values per line, in the order of `columns` (required
+   * then), about half the bytes and cheaper for the engine to parse.
+   */
+  format?: 'JSONEachRow' | 'JSONCompactEachRow';
+  columns?: readonly string[];
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `INSERT INTO t [(a, b)] FORMAT f` for an insert's options; the names are checked, never quoted from input. */
+export function insertStatement(table: string, options: InsertOptions = {}): string {
+  const format = options.format ?? 'JSONEachRow';
+  const columns = options.columns ?? [];
+  if (!IDENT.test(table)) throw new Error(`invalid table name: ${table}`);
+  for (const c of columns) if (!IDENT.test(c)) throw new Error(`invalid column name: ${c}`);
+  if (format === 'JSONCompactEachRow' && columns.length === 0) throw new Error('a JSONCompactEachRow insert names its columns');
+  return `INSERT INTO ${table}${columns.length > 0 ? ` (${columns.join(', ')})` : ''} FORMAT ${format}`;
 }
 
 export interface Warehouse {
@@ -35,8 +54,8 @@ export interface Warehouse {
   query<T = Record<string, unknown>>(sql: string, options?: CallOptions): Promise<T[]>;
   /** DDL and other statements that return nothing. */
   command(sql: string, options?: CallOptions): Promise<void>;
-  /** INSERT a JSONEachRow payload (one JSON object per line). */
-  insertJsonEachRow(table: string, payload: Buffer, options?: InsertOptions): Promise<void>;
+  /** INSERT a payload of JSON lines: JSONEachRow unless options.format says JSONCompactEachRow. */
+  insertJson(table: string, payload: Buffer, options?: InsertOptions): Promise<void>;
   ping(): Promise<{ ok: boolean; version?: string }>;
   close(): Promise<void>;
 }

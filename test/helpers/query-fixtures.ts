@@ -60,19 +60,19 @@ function jsonl(rows: object[]): Buffer {
 }
 
 export async function loadFixtures(wh: Warehouse): Promise<void> {
-  await wh.insertJsonEachRow('events', jsonl(ROWS_A));
+  await wh.insertJson('events', jsonl(ROWS_A));
   // The retried copy of m2 goes in a second INSERT, so it sits in another part, unmerged.
-  await wh.insertJsonEachRow('events', jsonl([ROWS_A[1] as EventRow]));
-  await wh.insertJsonEachRow('events', jsonl(ROWS_B));
+  await wh.insertJson('events', jsonl([ROWS_A[1] as EventRow]));
+  await wh.insertJson('events', jsonl(ROWS_B));
   const at = (s: string) => toClickHouseTime(new Date(s));
-  await wh.insertJsonEachRow(
+  await wh.insertJson(
     'ingestion_warnings',
     jsonl([
       { tenant_id: TENANT_A, at: at('2026-11-23T12:00:00Z'), request_id: 'r1', key_id: 'k1', message_id: 'w1', batch_index: 2, code: 'too_deep', message: 'properties: nested deeper than 8 levels' },
       { tenant_id: TENANT_B, at: at('2026-11-23T12:00:00Z'), request_id: 'r2', key_id: 'k2', message_id: `w_${CANARY}`, batch_index: 0, code: 'invalid_event', message: CANARY },
     ]),
   );
-  await wh.insertJsonEachRow(
+  await wh.insertJson(
     'dead_letters',
     jsonl([
       { tenant_id: TENANT_A, at: at('2026-11-24T11:00:00Z'), message_id: 'd1', reason: 'guard_violation', row: '{"event":"x"}' },
