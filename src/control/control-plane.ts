@@ -200,6 +200,22 @@ export class ControlPlane {
   }
 
   /** Everything an edge needs to authenticate, in one read. */
+  /**
+   * A stamp of `tables`: each one's row count and the sum of its rows'
+   * versions, in one query. A change to a tenant, a key or a tenant's edge
+   * settings inserts a row with a new version (ReplacingMergeTree), and a
+   * merge folds rows away, so the stamp moves with either; an unchanged stamp
+   * means a snapshot would read what the last one did. At 11,000 tenants a
+   * snapshot costs ~160–240 ms of CPU (most of it parsing on the request
+   * thread), this one query a few.
+   */
+  async changeStamp(tables: readonly string[]): Promise<string> {
+    for (const t of tables) if (!/^[a-z_]+$/.test(t)) throw new Error(`invalid table name: ${t}`);
+    const parts = tables.map((t) => `toString((SELECT (count(), sum(version)) FROM ${t}))`).join(", '/', ");
+    const [r] = await this.wh.query<{ stamp: string }>(`SELECT concat(${parts}) AS stamp`, { timeoutMs: 10_000 });
+    return r?.stamp ?? '';
+  }
+
   async snapshot(): Promise<KeySnapshot> {
     const [keys, tenants] = await Promise.all([
       this.wh.query<KeyRow>('SELECT id, tenant_id, scope, secret_hash, created_at, revoked_at FROM api_keys FINAL', { timeoutMs: 10_000 }),

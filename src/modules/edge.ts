@@ -30,6 +30,15 @@ import { PiiKeys, type SecretsProvider } from '../secrets/provider.ts';
 import type { Warehouse } from '../storage/warehouse.ts';
 import type { Module } from '../runner.ts';
 
+/** The control-plane tables the key table is read from (ControlPlane.snapshot, EdgeSettingsStore.all). */
+const KEY_TABLE_SOURCES = ['api_keys', 'tenants', 'tenant_edge_settings'] as const;
+/**
+ * The timer reloads at least this often even when the stamp says nothing
+ * changed: a bound on what a stamp collision (a merge folding away exactly
+ * the count and version sum an insert added, at the same moment) could hide.
+ */
+const FULL_RELOAD_MS = 30_000;
+
 export interface EdgeOptions {
   config: Config;
   logger: Logger;
@@ -109,24 +118,43 @@ export class EdgeModule implements Module {
 
   private refreshesStarted = 0;
   private newestApplied = 0;
+  /** The control plane's change stamp when the applied table was read, and when that was. */
+  private appliedStamp: string | undefined;
+  private appliedAt = 0;
   /**
-   * Re-reads keys, tenants and their edge settings; called on a timer and
-   * after every admin change, so two can overlap. The later-started one read
-   * the newer state: an earlier one that finishes after it is dropped, or a
-   * key made (or revoked) between the two would vanish (or come back) until
-   * the next refresh.
+   * Re-reads keys, tenants and their edge settings; called after every admin
+   * change and by the timer when the stamp moved, so two can overlap. The
+   * later-started one read the newer state: an earlier one that finishes
+   * after it is dropped, or a key made (or revoked) between the two would
+   * vanish (or come back) until the next refresh. The stamp is read first: a
+   * change landing between it and the snapshot moves the next stamp, and
+   * costs one more reload, never a missed change.
    */
   readonly refreshKeys = async (): Promise<void> => {
+    await this.reload(await this.control.changeStamp(KEY_TABLE_SOURCES));
+  };
+
+  /** The timer's refresh: a reload when the stamp moved, and at least every FULL_RELOAD_MS whatever it says. */
+  private async refreshIfChanged(): Promise<void> {
+    const stamp = await this.control.changeStamp(KEY_TABLE_SOURCES);
+    if (stamp === this.appliedStamp && Date.now() - this.appliedAt < FULL_RELOAD_MS) return;
+    await this.reload(stamp);
+  }
+
+  /** Reads the key table and applies it unless a later-started reload already applied a newer one; `stamp` was read before. */
+  private async reload(stamp: string): Promise<void> {
     const started = ++this.refreshesStarted;
     const table = await this.settings.attach(await this.control.snapshot());
     if (started < this.newestApplied) return;
     this.newestApplied = started;
     this.keys.replace(table);
-  };
+    this.appliedStamp = stamp;
+    this.appliedAt = Date.now();
+  }
 
   start(): void {
     this.keyTimer = setInterval(() => {
-      this.refreshKeys().catch((err: Error) => this.o.logger.warn({ errName: err.name }, 'key table refresh failed; keeping the previous table'));
+      this.refreshIfChanged().catch((err: Error) => this.o.logger.warn({ errName: err.name }, 'key table refresh failed; keeping the previous table'));
     }, this.o.config.auth.keyRefreshMs);
     this.keyTimer.unref();
   }
