@@ -34,8 +34,8 @@ import type { Module } from '../runner.ts';
 const KEY_TABLE_SOURCES = ['api_keys', 'tenants', 'tenant_edge_settings'] as const;
 /**
  * The timer reloads at least this often even when the stamp says nothing
- * changed: a bound on what a stamp collision (a merge folding away exactly
- * the count and version sum an insert added, at the same moment) could hide.
+ * changed: a bound on what a stamp could ever hide (two part sets with the
+ * same count and hash sum), and a reload of whatever a storage accident left.
  */
 const FULL_RELOAD_MS = 30_000;
 
