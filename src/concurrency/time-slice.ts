@@ -26,6 +26,11 @@ export class TimeSlice {
     this.budget = budgetMs;
   }
 
+  /** This slice's budget, in ms: the base at first, then as long as the last pause was, within the cap. */
+  get sliceMs(): number {
+    return this.budget;
+  }
+
   /** Has this slice run past its budget since it started (or last paused)? */
   due(): boolean {
     return performance.now() - this.started >= this.budget;
