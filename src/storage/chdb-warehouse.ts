@@ -11,6 +11,7 @@ import { ConfigError } from '../config/index.ts';
 import { inlineParams } from './literal-params.ts';
 import {
   classifyCode,
+  IDENTIFIER,
   insertStatement,
   parseJsonEachRow,
   renderSettings,
@@ -271,6 +272,6 @@ export class ChdbWarehouse implements Warehouse {
 }
 
 function quoteIdent(name: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error('invalid identifier');
+  if (!IDENTIFIER.test(name)) throw new Error('invalid identifier');
   return `\`${name}\``;
 }

@@ -16,6 +16,7 @@
  *   node it talks to and there is exactly one migrations ledger.
  * A table in neither list is refused: a new table must be classified here.
  */
+import { IDENTIFIER } from './warehouse.ts';
 
 export const SHARDED_TABLES: ReadonlySet<string> = new Set(['events', 'ingestion_warnings', 'dead_letters']);
 export const REPLICATED_TABLES: ReadonlySet<string> = new Set([
@@ -42,10 +43,9 @@ export interface ClusterTarget {
   database: string;
 }
 
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export function assertIdent(kind: string, name: string): string {
-  if (!IDENT.test(name)) throw new ClusterDdlError(`${kind} must be a plain identifier: ${JSON.stringify(name)}`);
+  if (!IDENTIFIER.test(name)) throw new ClusterDdlError(`${kind} must be a plain identifier: ${JSON.stringify(name)}`);
   return name;
 }
 

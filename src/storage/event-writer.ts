@@ -396,8 +396,8 @@ export class EventWriter {
       if (fresh.length === 0) continue;
       // Spools written before payload format 3 hold JSONEachRow object lines: right after an
       // upgrade a chunk can carry both kinds, and each kind goes in an INSERT of its own.
-      const compact = fresh.filter((r) => r.compact);
-      const parts = compact.length === fresh.length || compact.length === 0 ? [fresh] : [compact, fresh.filter((r) => !r.compact)];
+      const first = fresh[0]!.compact;
+      const parts = fresh.every((r) => r.compact === first) ? [fresh] : [fresh.filter((r) => r.compact), fresh.filter((r) => !r.compact)];
       const tenantPart = chunk.tenants.length === 1 ? `${chunk.tenants[0]}:` : 'm:';
       for (const part of parts) {
         if (!(await this.insertPart(part, chunk.tokens, tenantPart, collectRefused))) {
@@ -421,15 +421,15 @@ export class EventWriter {
       await this.wh.insertJson('events', payload, {
         ...(part[0]?.compact ? { format: 'JSONCompactEachRow', columns: EVENT_COLUMNS } : {}),
         settings: {
-            insert_deduplication_token: `${tenantPart}${token}`.replace(/[^A-Za-z0-9_.\-]/g, '_'),
-            // Each batch's rows are de-duplicated by message id above (and the flusher sends
-            // one batch per tenant), so no two rows of an INSERT share a sorting key:
-            // ReplacingMergeTree's pass that folds such rows within the block finds nothing.
-            // Skipping it takes ~1 µs a row (~15 %) off the engine's side of the INSERT; rows
-            // that did collide would still be folded by merges, as rows of two INSERTs are.
-            optimize_on_insert: 0,
-          },
-        });
+          insert_deduplication_token: `${tenantPart}${token}`.replace(/[^A-Za-z0-9_.\-]/g, '_'),
+          // Each batch's rows are de-duplicated by message id above (and the flusher sends
+          // one batch per tenant), so no two rows of an INSERT share a sorting key:
+          // ReplacingMergeTree's pass that folds such rows within the block finds nothing.
+          // Skipping it takes ~1 µs a row (~15 %) off the engine's side of the INSERT; rows
+          // that did collide would still be folded by merges, as rows of two INSERTs are.
+          optimize_on_insert: 0,
+        },
+      });
     } catch (err) {
       if (!collectRefused || !(err instanceof WarehouseError) || err.kind !== 'data') throw err;
       return false;

@@ -33,14 +33,15 @@ export interface InsertOptions {
   columns?: readonly string[];
 }
 
-const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A plain SQL identifier (a table, column, database or disk name written into a statement, never quoted from input). */
+export const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** `INSERT INTO t [(a, b)] FORMAT f` for an insert's options; the names are checked, never quoted from input. */
 export function insertStatement(table: string, options: InsertOptions = {}): string {
   const format = options.format ?? 'JSONEachRow';
   const columns = options.columns ?? [];
-  if (!IDENT.test(table)) throw new Error(`invalid table name: ${table}`);
-  for (const c of columns) if (!IDENT.test(c)) throw new Error(`invalid column name: ${c}`);
+  if (!IDENTIFIER.test(table)) throw new Error(`invalid table name: ${table}`);
+  for (const c of columns) if (!IDENTIFIER.test(c)) throw new Error(`invalid column name: ${c}`);
   if (format === 'JSONCompactEachRow' && columns.length === 0) throw new Error('a JSONCompactEachRow insert names its columns');
   return `INSERT INTO ${table}${columns.length > 0 ? ` (${columns.join(', ')})` : ''} FORMAT ${format}`;
 }
