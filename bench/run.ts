@@ -13,6 +13,9 @@
  *   the Palisade server write a V8 CPU profile (--cpu-prof) into <dir>;
  *   BENCH_ROUTES=track, batch or batch-ids (comma-separated) keeps those
  *   scenarios (to profile one alone).
+ * The bare and Hono-alone servers stay up beside Palisade: each scenario runs
+ * bare, Hono alone, Palisade, bare again, and its ratio is to the mean of the
+ * two bare loads around it (see DRIFT_WARNING).
  * The ingest table's load comes from wrk (-t1, a Lua script for the POST
  * body) when /usr/bin/wrk exists, else from autocannon in this process
  * (BENCH_GENERATOR=autocannon forces it); each server runs in its own child
@@ -23,7 +26,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { promisify } from 'node:util';
 import { basic, createTenant, removeDir, startPalisade, type Palisade } from '../test/helpers/palisade.ts';
-import { measureCeiling } from './ceiling.ts';
+import { bracketed, startCeilingServer, type CeilingRow } from './ceiling.ts';
 import { caughtUp } from './event-counts.ts';
 import { INGEST_SCENARIOS } from './ingest-scenarios.ts';
 import { CONNECTIONS, SECONDS, closedLoopRun as load, fmt, type ClosedLoopResult } from './load.ts';
@@ -79,7 +82,15 @@ async function countRows(dataDir: string, tenants: string[]): Promise<Record<str
   return JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, { rows: number; unique: number }>;
 }
 
-async function palisade(): Promise<Measured[]> {
+type Scenario = (typeof SCENARIOS)[number];
+
+/** What runs right before and right after each scenario's measured load (its catch-up included). */
+interface Around {
+  before(s: Scenario): Promise<void>;
+  after(s: Scenario): Promise<void>;
+}
+
+async function palisade(around: Around): Promise<Measured[]> {
   // Access logs at info, as in production: their cost is part of the figure.
   // Rate limits off: the load comes from one IP and one key by design, and the
   // bench measures the pipeline, not the limiter.
@@ -103,6 +114,9 @@ async function palisade(): Promise<Measured[]> {
     for (const s of SCENARIOS) {
       // One tenant per scenario, so each row of the table counts its own events.
       const t = await createTenant(p, `bench-${s.key}`);
+      const quiet = await cpuSeconds(pid);
+      await around.before(s);
+      process.stderr.write(`${s.name}: Palisade used ${fmt(((await cpuSeconds(pid)) - quiet) * 100 / (2 * SECONDS), 1)} % of a core while the ceilings before it ran\n`);
       const before = await cpuSeconds(pid);
       const threadsBefore = await cpuByThread(pid);
       const r = await load(`https://127.0.0.1:${p.apiPort}/v1/${s.route}`, s.body, basic(t.keys.ingest));
@@ -111,6 +125,7 @@ async function palisade(): Promise<Measured[]> {
       const cpu = (await cpuSeconds(pid)) - before;
       process.stderr.write(`${s.name}: server CPU µs/event by thread: ${threadDelta(threadsBefore, await cpuByThread(pid), acked)}\n`);
       out.push({ scenario: s.name, load: r, events: s.events, cpuUsPerEvent: (cpu * 1e6) / Math.max(1, acked), catchUpSeconds: seconds, landed, tenantId: t.tenant.id });
+      await around.after(s);
     }
     await p.stop();
     stopped = true;
@@ -127,11 +142,38 @@ async function palisade(): Promise<Measured[]> {
   }
 }
 
+// A ratio is only as good as its ceiling: this machine's speed drifts by tens of per cent within
+// minutes (a bare ceiling of 26,049 req/s and one of 13,783 three minutes apart, the code unchanged).
+// So the bare and Hono-alone servers stay up beside Palisade, and each scenario is measured as
+// bare, Hono alone, Palisade (load and catch-up), bare again: its ratio is to the mean of the two
+// bare runs around it, and a drift between them above DRIFT_WARNING is printed under the table.
+const DRIFT_WARNING = 0.1;
+
 async function throughput(): Promise<void> {
-  const ceiling: Measured[] = await measureCeiling(SCENARIOS, WARMUP_SECONDS);
+  const bare = await startCeilingServer('bare');
+  const hono = await startCeilingServer('hono');
   // The framework alone, for one scenario of each route (the ids do not matter to it): what Hono leaves of the ceiling.
-  const framework: Measured[] = await measureCeiling(SCENARIOS.filter((s) => s.key !== 'batch-ids'), WARMUP_SECONDS, 'hono');
-  const ours = await palisade();
+  const framed = (s: Scenario) => s.key !== 'batch-ids';
+  const ceiling: (Measured & { drift: number; rates: [number, number] })[] = [];
+  const framework: Measured[] = [];
+  let ours: Measured[];
+  try {
+    for (const s of SCENARIOS) {
+      await bare.warm(s, WARMUP_SECONDS);
+      if (framed(s)) await hono.warm(s, WARMUP_SECONDS);
+    }
+    const first = new Map<string, CeilingRow>();
+    ours = await palisade({
+      before: async (s) => {
+        first.set(s.key, await bare.measure(s));
+        if (framed(s)) framework.push(await hono.measure(s));
+      },
+      after: async (s) => void ceiling.push(bracketed(first.get(s.key) as CeilingRow, await bare.measure(s))),
+    });
+  } finally {
+    bare.stop();
+    hono.stop();
+  }
   const lines = [
     `Palisade benchmark — ${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ` +
       `${SECONDS} s per scenario, ${CONNECTIONS} connections, HTTPS on loopback, load by ${ours[0]?.load.generator ?? '?'}` +
@@ -160,8 +202,13 @@ async function throughput(): Promise<void> {
     `Each server first took ${WARMUP_SECONDS} s of each load, unmeasured (a warm server). ` +
       'server CPU: utime+stime of the server process (every thread, the embedded engine included) from the load\'s start until every acknowledged event was queryable; ' +
       'the bare and Hono-alone rows count the load alone. Hono alone: bench/bare-server.ts hono, one route that reads the body and answers, on @hono/node-server with the bare server\'s TLS. ' +
-      'lost = acknowledged − distinct ids in `events`; counted twice = physical rows − distinct ids (no FINAL).',
+      'lost = acknowledged − distinct ids in `events`; counted twice = physical rows − distinct ids (no FINAL). ' +
+      'bare node:https: the mean of two loads, right before and right after the scenario\'s Palisade load and catch-up (its ratio\'s base); ' +
+      `the two, req/s: ${ceiling.map((c) => `${c.scenario} ${fmt(c.rates[0])} → ${fmt(c.rates[1])} (${c.drift >= 0 ? '+' : '−'}${fmt(Math.abs(c.drift) * 100, 1)} %)`).join(', ')}.`,
   );
+  for (const c of ceiling.filter((c) => Math.abs(c.drift) > DRIFT_WARNING)) {
+    lines.push('', `The machine's speed moved by more than ${DRIFT_WARNING * 100} % during "${c.scenario}": its ratio is uncertain; run it again.`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
