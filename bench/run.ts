@@ -84,6 +84,14 @@ async function countRows(dataDir: string, tenants: string[]): Promise<Record<str
 
 type Scenario = (typeof SCENARIOS)[number];
 
+/** The share of one core (%) the process `pid` used while `run` ran. */
+async function coreShare(pid: number, run: () => Promise<void>): Promise<number> {
+  const cpu = await cpuSeconds(pid);
+  const started = performance.now();
+  await run();
+  return (((await cpuSeconds(pid)) - cpu) * 100) / ((performance.now() - started) / 1000);
+}
+
 /** What runs right before and right after each scenario's measured load (its catch-up included). */
 interface Around {
   before(s: Scenario): Promise<void>;
@@ -114,9 +122,7 @@ async function palisade(around: Around): Promise<Measured[]> {
     for (const s of SCENARIOS) {
       // One tenant per scenario, so each row of the table counts its own events.
       const t = await createTenant(p, `bench-${s.key}`);
-      const quiet = await cpuSeconds(pid);
-      await around.before(s);
-      process.stderr.write(`${s.name}: Palisade used ${fmt(((await cpuSeconds(pid)) - quiet) * 100 / (2 * SECONDS), 1)} % of a core while the ceilings before it ran\n`);
+      const idleBefore = await coreShare(pid, () => around.before(s));
       const before = await cpuSeconds(pid);
       const threadsBefore = await cpuByThread(pid);
       const r = await load(`https://127.0.0.1:${p.apiPort}/v1/${s.route}`, s.body, basic(t.keys.ingest));
@@ -125,7 +131,9 @@ async function palisade(around: Around): Promise<Measured[]> {
       const cpu = (await cpuSeconds(pid)) - before;
       process.stderr.write(`${s.name}: server CPU µs/event by thread: ${threadDelta(threadsBefore, await cpuByThread(pid), acked)}\n`);
       out.push({ scenario: s.name, load: r, events: s.events, cpuUsPerEvent: (cpu * 1e6) / Math.max(1, acked), catchUpSeconds: seconds, landed, tenantId: t.tenant.id });
-      await around.after(s);
+      const idleAfter = await coreShare(pid, () => around.after(s));
+      // What Palisade itself took from the cores while the ceilings around its load ran (engine merges, timers).
+      process.stderr.write(`${s.name}: Palisade used ${fmt(idleBefore, 1)} % of a core while the ceilings before its load ran, ${fmt(idleAfter, 1)} % during the one after\n`);
     }
     await p.stop();
     stopped = true;
