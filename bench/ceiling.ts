@@ -63,9 +63,8 @@ export async function startCeilingServer(mode: 'bare' | 'hono' = 'bare'): Promis
 /**
  * Two measurements of the same ceiling, one before and one after the load
  * they bracket, as one row: their mean rate (all requests over all seconds),
- * the mean of their latencies and CPU. This machine's speed drifts by tens of
- * per cent within minutes; a ratio taken against a ceiling measured a minute
- * earlier moved as much with it as with any change to the code.
+ * the mean of their latencies and CPU, and how far the second moved from the
+ * first (why: bench/run.ts, DRIFT_WARNING).
  */
 export function bracketed(before: CeilingRow, after: CeilingRow): CeilingRow & { drift: number; rates: [number, number] } {
   const rate = (r: CeilingRow) => r.load.ok / r.load.seconds;

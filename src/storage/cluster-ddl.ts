@@ -43,7 +43,6 @@ export interface ClusterTarget {
   database: string;
 }
 
-
 export function assertIdent(kind: string, name: string): string {
   if (!IDENTIFIER.test(name)) throw new ClusterDdlError(`${kind} must be a plain identifier: ${JSON.stringify(name)}`);
   return name;
