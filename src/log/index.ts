@@ -25,3 +25,14 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   };
   return destination ? pino(options, destination) : pino(options);
 }
+
+/**
+ * The logger for lines whose keys the caller fixes and none of which is a
+ * credential's name (the access line: ids, route pattern, status, duration).
+ * Redaction goes by key name, so it could never change such a line, and its
+ * walk cost ~15 µs a line here (~5 µs for the rest of the line): one line per
+ * refused request is what an attacker's flood makes the server write.
+ */
+export function fixedFieldsLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: { paths: [] } });
+}

@@ -11,12 +11,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
-import type { Logger } from '../../log/index.ts';
+import { fixedFieldsLogger, type Logger } from '../../log/index.ts';
 import type { ClientIpResolver } from '../client-ip.ts';
 import type { Env } from '../types.ts';
 import { nodeResponse, requestHeader } from '../request-headers.ts';
 
 export function requestContext(o: { logger: Logger; clientIp: ClientIpResolver; listener: 'api' | 'admin' }): MiddlewareHandler<Env> {
+  const access = fixedFieldsLogger(o.logger);
   return async function requestContext(c, next) {
     const started = performance.now();
     const requestId = randomUUID();
@@ -30,9 +31,9 @@ export function requestContext(o: { logger: Logger; clientIp: ClientIpResolver; 
     await next();
     const status = c.res.status;
     const level = o.listener === 'admin' || status >= 400 ? 'info' : 'debug';
-    if (!o.logger.isLevelEnabled(level)) return;
+    if (!access.isLevelEnabled(level)) return;
     const principal = c.get('principal');
-    o.logger[level](
+    access[level](
       {
         requestId,
         listener: o.listener,
