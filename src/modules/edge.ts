@@ -163,6 +163,10 @@ export class EdgeModule implements Module {
     clearInterval(this.keyTimer);
   }
 
+  async stop(): Promise<void> {
+    await this.auth.close();
+  }
+
   health(): { keys: number } {
     return { keys: this.keys.size };
   }
