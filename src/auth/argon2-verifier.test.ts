@@ -11,13 +11,14 @@ function threadNices(): number[] {
 
 test('verifies the right secret, refuses a wrong one and a hash that does not decode, on threads at nice 19', async () => {
   const hash = await Authenticator.hashSecret('s3cret-value');
+  const nicedBefore = threadNices().filter((n) => n === 19).length;
   const v = new Argon2Verifier(2);
   try {
     const results = await Promise.all([v.verify(hash, 's3cret-value'), v.verify(hash, 'wrong'), v.verify('not-a-hash', 'x'), v.verify(hash, 's3cret-value')]);
     assert.deepEqual(results, [true, false, false, true]);
     assert.equal(v.niced.length, 2, 'two threads for two at once');
     assert.deepEqual(await Promise.all(v.niced), [true, true]);
-    assert.equal(threadNices().filter((n) => n === 19).length, 2, 'the two verifier threads, and only they, run at nice 19');
+    assert.equal(threadNices().filter((n) => n === 19).length, nicedBefore + 2, 'the two verifier threads run at nice 19');
   } finally {
     await v.close();
   }
