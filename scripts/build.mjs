@@ -24,7 +24,7 @@ const ASSETS = [
   'src/dashboard', // src/http/routes/dashboard.ts: the dashboard page, script and styles
   'schemas/clickhouse', // src/storage/migrations.ts: the NNNN_*.sql migrations
   'sdk/browser/dist', // src/http/routes/sdk.ts: the committed browser snippet build
-  'src/auth/argon2-worker.cjs', // src/auth/argon2-verifier.ts: the verifier thread's script (plain JavaScript)
+  'src/auth/argon2-child.cjs', // src/auth/argon2-verifier.ts: the verifier process's script (plain JavaScript)
 ];
 
 function fail(message) {

@@ -1,70 +1,102 @@
 /**
- * argon2id verification on threads of its own at the lowest CPU priority.
+ * argon2id verification in a process of its own at the lowest CPU priority.
  *
- * Every wrong secret for a known key id costs one verification (~15-25 ms of
- * a core) until the key's cool-down engages, so an attacker decides when they
- * run. On the libuv pool (the `argon2` package) they ran at the priority of
- * the requests they competed with: in the bench's attack scenario on 2 cores,
- * the ~50 verifications before the cool-down took both cores for ~3 s, and
- * the legitimate client's p99 (cached credentials, no argon2 of its own) went
- * from ~15 ms to 300-2,000 ms. Here each verifier thread lowers its own nice
- * value to 19 (src/auth/argon2-worker.cjs), so verifications use what CPU
- * serving leaves; on an idle machine they run as fast as before.
+ * Every wrong secret for a known key id costs one verification (~25 ms of a
+ * core) until the key's cool-down engages, so an attacker decides when they
+ * run. On the server's libuv pool they ran at the priority of the requests
+ * they competed with: in the bench's attack scenario on 2 cores, the ~50
+ * verifications before the cool-down took both cores for ~3 s (per-thread
+ * CPU sampled every 250 ms), and the legitimate client's p99 (its credential
+ * cached, no argon2 of its own) went from ~15 ms to 460-2,000 ms.
+ *
+ * So they run in a child process at nice 19 (src/auth/argon2-child.cjs),
+ * which uses what CPU serving leaves; on an idle machine they are as fast as
+ * before. A process rather than worker threads: the `argon2` package runs on
+ * the libuv pool, which a process shares with its spool's fsyncs, and a
+ * library with a synchronous verify for a low-priority thread
+ * (@node-rs/argon2) ships its binary as an optional dependency, which the
+ * production image's `npm ci --omit=optional` (leaving out chDB) drops.
+ * The child starts at the first verification and ends with its parent.
  */
-import { Worker } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 
-interface Verifier {
-  worker: Worker;
-  /** Verifications sent to this thread and not yet answered, by id. */
-  pending: Map<number, (ok: boolean | Error) => void>;
-}
+type Answer = (r: boolean | Error) => void;
 
 export class Argon2Verifier {
-  private readonly verifiers: Verifier[] = [];
+  private child: ChildProcess | undefined;
+  private readonly pending = new Map<number, Answer>();
   private nextId = 0;
-  /** Whether each thread lowered its priority (false off Linux), as the threads report it. */
-  readonly niced: Promise<boolean>[] = [];
+  /** Whether the current child runs at nice 19 (false where the OS refused). */
+  niced = false;
 
-  /** `threads`: verifications at once (the caller queues beyond that). */
-  constructor(private readonly threads: number) {}
+  /** `concurrency`: verifications at once (the child's libuv pool size; the caller queues beyond that). */
+  constructor(private readonly concurrency: number) {}
 
   verify(hash: string, secret: string): Promise<boolean> {
-    const v = this.leastBusy();
+    const child = this.child ?? this.start();
     const id = this.nextId++;
+    if (this.pending.size === 0) this.hold(child, true);
     return new Promise<boolean>((resolve, reject) => {
-      v.pending.set(id, (r) => (r instanceof Error ? reject(r) : resolve(r)));
-      v.worker.postMessage({ id, hash, secret });
+      this.pending.set(id, (r) => (r instanceof Error ? reject(r) : resolve(r)));
+      child.send({ id, hash, secret });
     });
   }
 
-  /** Ends the threads; verifications in flight are refused. */
+  /** The child's pid, while one runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Ends the child; verifications in flight are refused. */
   async close(): Promise<void> {
-    await Promise.all(this.verifiers.splice(0).map((v) => v.worker.terminate()));
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.hold(child, true);
+    child.kill('SIGTERM');
+    await exited;
   }
 
-  private leastBusy(): Verifier {
-    if (this.verifiers.length >= this.threads) return this.verifiers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
-    const worker = new Worker(new URL('./argon2-worker.cjs', import.meta.url));
-    // Never what keeps the process alive: a server stops through its modules, a test just ends.
-    worker.unref();
-    const v: Verifier = { worker, pending: new Map() };
-    this.verifiers.push(v);
-    this.niced.push(new Promise<boolean>((resolve) => worker.once('message', (m: { niced: boolean }) => resolve(m.niced))));
-    worker.on('message', (m: { id?: number; ok?: boolean }) => {
-      if (m.id === undefined) return;
-      const answer = v.pending.get(m.id);
-      v.pending.delete(m.id);
-      answer?.(m.ok === true);
+  /** While verifications are pending the child keeps this process alive to hear them; idle, it never does (a server stops through its modules, a test just ends). */
+  private hold(child: ChildProcess, on: boolean): void {
+    if (on) {
+      child.ref();
+      child.channel?.ref();
+    } else {
+      child.unref();
+      child.channel?.unref();
+    }
+  }
+
+  private start(): ChildProcess {
+    const child = fork(new URL('./argon2-child.cjs', import.meta.url), [], {
+      // Not the server's own flags (a CPU profile, a loader): just the script.
+      execArgv: [],
+      env: { ...process.env, UV_THREADPOOL_SIZE: String(this.concurrency) },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
-    // A thread that dies takes only its own verifications with it; the next call starts another.
-    const dead = (err: Error) => {
-      const i = this.verifiers.indexOf(v);
-      if (i >= 0) this.verifiers.splice(i, 1);
-      for (const answer of v.pending.values()) answer(err);
-      v.pending.clear();
-    };
-    worker.on('error', dead);
-    worker.on('exit', () => dead(new Error('the argon2 verifier thread exited')));
-    return v;
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, 19);
+      this.niced = child.pid !== undefined;
+    } catch {
+      this.niced = false;
+    }
+    child.on('message', (m: { id: number; ok?: boolean; failed?: boolean }) => {
+      const answer = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (this.pending.size === 0) this.hold(child, false);
+      answer?.(m.failed ? new Error('argon2 could not read the stored hash') : m.ok === true);
+    });
+    // A child that dies takes its verifications with it; the next call starts another.
+    child.once('exit', () => {
+      if (this.child === child) this.child = undefined;
+      for (const answer of this.pending.values()) answer(new Error('the argon2 verifier process exited'));
+      this.pending.clear();
+    });
+    child.on('error', () => undefined);
+    this.hold(child, false);
+    this.child = child;
+    return child;
   }
 }
