@@ -88,13 +88,19 @@ export class Argon2Verifier {
       if (this.pending.size === 0) this.hold(child, false);
       answer?.(m.failed ? new Error('argon2 could not read the stored hash') : m.ok === true);
     });
-    // A child that dies takes its verifications with it; the next call starts another.
-    child.once('exit', () => {
-      if (this.child === child) this.child = undefined;
-      for (const answer of this.pending.values()) answer(new Error('the argon2 verifier process exited'));
+    // A child that dies, or cannot start (then 'exit' may never come), takes its
+    // verifications with it; the next call starts another.
+    const gone = (why: string) => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      for (const answer of this.pending.values()) answer(new Error(why));
       this.pending.clear();
+    };
+    child.once('exit', () => gone('the argon2 verifier process exited'));
+    child.on('error', () => {
+      gone('the argon2 verifier process failed');
+      child.kill('SIGKILL');
     });
-    child.on('error', () => undefined);
     this.hold(child, false);
     this.child = child;
     return child;
