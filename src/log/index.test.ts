@@ -18,7 +18,7 @@ test('a field named like a credential is redacted at the top level and two level
   assert.equal(line!.tenantId, 'ten_1');
 });
 
-test('the fixed-fields logger writes the same line without the walk, and the parent still redacts', () => {
+test('the fixed-fields logger writes the same line at the parent’s level without the walk, and the parent still redacts', () => {
   const { logger, lines } = capture();
   const fixed = fixedFieldsLogger(logger);
   const access = { requestId: 'r-1', listener: 'api', method: 'POST', route: '/v1/:path', status: 401, durationMs: 0.4 };
@@ -28,4 +28,7 @@ test('the fixed-fields logger writes the same line without the walk, and the par
   assert.deepEqual({ ...a, time: undefined }, { level: 30, time: undefined, service: 'palisade', ...access, msg: 'request' });
   assert.equal(b!.secret, '[redacted]');
   assert.equal(fixed.isLevelEnabled('debug'), false, 'the level is the parent’s');
+  // No walk at all: which is why only fixed keys, none a credential's name, may go through it.
+  fixed.info({ token: 't' }, 'unwalked');
+  assert.equal(lines()[2]!.token, 't');
 });
