@@ -2,10 +2,11 @@
  * `npm run bench`: drives the embedded server over HTTPS on loopback and
  * prints one table, with the bare node:https ceiling measured in the same run.
  *   BENCH_SECONDS (default 10) per scenario, BENCH_CONNECTIONS (default 32).
- * Then bench/query.ts, bench/durability.ts, bench/scenarios.ts (the k6
+ * Then bench/engine-floor.ts (what the embedded engine alone costs the same
+ * rows), bench/query.ts, bench/durability.ts, bench/scenarios.ts (the k6
  * scenarios on loopback), bench/noisy-neighbour.ts and bench/scale-out.ts
  * (one edge, then two, on the server path) print their own tables;
- * BENCH_ONLY=scenarios, noisy or scaleout runs only that one.
+ * BENCH_ONLY=engine, scenarios, noisy or scaleout runs only that one.
  *   BENCH_WARMUP_SECONDS (default 3): each server first takes this much of
  *   each scenario's load, unmeasured, so the table shows a warm server (in a
  *   5 s run, V8's optimising compiler alone took a third of the CPU counted).
@@ -223,13 +224,23 @@ async function throughput(): Promise<void> {
 // BENCH_ONLY=scenarios runs just the k6 scenarios on loopback (bench/scenarios.ts); BENCH_ONLY=noisy just
 // bench/noisy-neighbour.ts; BENCH_ONLY=scaleout just bench/scale-out.ts; BENCH_ONLY=ingest just the ingest table above.
 const only = process.env.BENCH_ONLY;
-if (only !== undefined && only !== 'scenarios' && only !== 'noisy' && only !== 'scaleout' && only !== 'ingest') {
-  process.stderr.write(`BENCH_ONLY=${only}: the parts that run alone this way are "ingest", "scenarios", "noisy" and "scaleout" (the others: node --import tsx bench/query.ts, bench/durability.ts)\n`);
+if (only !== undefined && only !== 'scenarios' && only !== 'noisy' && only !== 'scaleout' && only !== 'ingest' && only !== 'engine') {
+  process.stderr.write(
+    `BENCH_ONLY=${only}: the parts that run alone this way are "ingest", "engine", "scenarios", "noisy" and "scaleout" (the others: node --import tsx bench/query.ts, bench/durability.ts)\n`,
+  );
   process.exit(2);
 }
 if (only === 'ingest') await throughput();
+if (only === undefined) await throughput();
+
+// The embedded engine's own cost of the ingest table's rows, its floor (bench/engine-floor.ts prints its own table).
+// A child process: chDB binds one data directory per process, and the parts below open their own.
+if (only === undefined || only === 'engine') {
+  const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', 'bench/engine-floor.ts'], { maxBuffer: 1 << 20 });
+  process.stdout.write(`\n${stdout}`);
+}
+
 if (only === undefined) {
-  await throughput();
 
   // Query latency on a generated 10M-event data set (bench/query.ts prints its own table).
   await import('./query.ts');
