@@ -19,6 +19,7 @@
  * A child of bench/run.ts (BENCH_ONLY=engine runs it alone): chDB binds one
  * data directory per process.
  *   node --import tsx bench/engine-floor.ts
+ *   BENCH_ENGINE_ROWS (default 200,000) rows of each shape.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
