@@ -98,6 +98,11 @@ test('every response is counted by route pattern, status class and credential ki
   assert.ok(!/zz-raw-path-marker|zz-other-raw-marker/.test(m), 'no raw path in any label');
   assert.ok(!m.includes(a.tenant.id) && !m.includes(a.keys.ingest.slice(7, 23)), 'no tenant or key id in any label');
   assert.equal(delta('palisade_http_request_duration_seconds_count{listener="api",route="/v1/:path"}'), 7);
+  // The three accepted ingestion requests were made durable by one to three group commits (fsyncs); nothing refused was spooled.
+  assert.equal(delta('palisade_spool_group_commit_records_sum'), 3);
+  const commits = delta('palisade_spool_group_commit_duration_seconds_count');
+  assert.ok(commits >= 1 && commits <= 3 && delta('palisade_spool_group_commit_records_count') === commits, `${commits} group commits`);
+  assert.ok(delta('palisade_spool_group_commit_duration_seconds_sum') > 0);
 
   assert.equal(delta('palisade_auth_failures_total{listener="api",reason="wrong_secret"}'), 1);
   assert.equal(delta('palisade_auth_failures_total{listener="api",reason="missing"}'), 1);

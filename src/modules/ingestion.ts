@@ -29,7 +29,7 @@ export interface IngestionOptions {
   warehouse: Warehouse;
   privacy: TenantPrivacy;
   registry: Registry;
-  stages: Pick<StageMetrics, 'flush'>;
+  stages: Pick<StageMetrics, 'flush' | 'groupCommit'>;
 }
 
 // While deletions wait for the spool to empty and the flusher fails, try again this often.
@@ -81,6 +81,7 @@ export class IngestionModule implements Module {
       currentKeyId: secrets.spoolKeyId,
       fsync: config.spool.fsync,
       maxBytes: config.spool.maxBytes,
+      onGroupCommit: o.stages.groupCommit,
     });
     if (report.tornTail || report.quarantined > 0) logger.warn({ report }, 'spool recovery found damage');
     if (!config.spool.fsync) logger.warn('PALISADE_SPOOL_FSYNC=false: acknowledged events are NOT durable (benchmark mode)');

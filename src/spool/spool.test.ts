@@ -77,6 +77,26 @@ describe('spool', () => {
     await spool.close();
   });
 
+  test('each group commit reports how long it took to become durable and how many appends it carried; a failed one reports nothing', async () => {
+    const groups: { seconds: number; records: number }[] = [];
+    let fail = false;
+    const { spool } = await Spool.open(options({ onGroupCommit: (seconds, records) => groups.push({ seconds, records }), faults: { beforeSync: () => { if (fail) throw new Error('EIO'); } } }));
+    await Promise.all(Array.from({ length: 60 }, (_, i) => spool.append(p(i))));
+    assert.equal(groups.reduce((n, g) => n + g.records, 0), 60, 'every acknowledged append is counted once');
+    assert.equal(groups.length, spool.stats().fsyncs, 'one report per group commit');
+    assert.ok(groups.length < 60, `the appends shared group commits (${groups.length})`);
+    assert.ok(groups.every((g) => g.seconds > 0 && g.seconds < 10), JSON.stringify(groups));
+    fail = true;
+    await assert.rejects(spool.append(p(60)));
+    assert.equal(groups.reduce((n, g) => n + g.records, 0), 60, 'a group that did not become durable is not reported');
+    await spool.close();
+    const { spool: observed } = await Spool.open(options({ onGroupCommit: () => { throw new Error('a broken metric'); } }));
+    await observed.append(p(0));
+    await observed.append(p(1));
+    assert.equal((await readAll(observed)).entries.length, 2, 'an observer that throws fails neither the append nor the next one');
+    await observed.close();
+  });
+
   test('a group commit is sealed as one frame; read hands out its records and never part of it', async () => {
     const opts = options();
     const { spool } = await Spool.open(opts);

@@ -42,6 +42,12 @@ export interface SpoolOptions {
   groupCommitMs?: number;
   /** Retry-After sent with SPOOL_FULL. */
   retryAfterSeconds?: number;
+  /**
+   * Each group commit that made its appends durable: the seconds from its
+   * start (sealing, write, fdatasync) and how many appends it acknowledged.
+   * What every ingestion request waits for; a slow disk shows here first.
+   */
+  onGroupCommit?: (seconds: number, records: number) => void;
   /** Tests only: throw from beforeSync to simulate EIO on write/fsync. */
   faults?: { beforeSync?: () => void };
 }
@@ -214,6 +220,15 @@ export class Spool {
     return total;
   }
 
+  /** Reports a durable group; the observer (a metric) can never fail the spool or its acknowledgements. */
+  private observeGroup(seconds: number, records: number): void {
+    try {
+      this.opts.onGroupCommit?.(seconds, records);
+    } catch {
+      /* the group is durable and acknowledged whatever a metric does */
+    }
+  }
+
   private durableEnd(): Cursor {
     const last = this.segments[this.segments.length - 1];
     return last ? { seq: last.seq, offset: last.size } : this.cp;
@@ -224,12 +239,14 @@ export class Spool {
       // Spread group commits: appends arriving meanwhile join this group (close() does not wait).
       const wait = this.lastGroupAt + this.groupCommitMs - performance.now();
       if (wait > 0 && !this.closed) await new Promise((r) => setTimeout(r, wait));
-      this.lastGroupAt = performance.now();
+      const started = performance.now();
+      this.lastGroupAt = started;
       const batch = this.queue;
       this.queue = [];
       try {
         await this.writeGroup(batch);
         for (const w of batch) w.resolve();
+        this.observeGroup((performance.now() - started) / 1000, batch.length);
       } catch (err) {
         // Never acknowledge what may not be durable: fail this group and everything queued behind it.
         this.failure = err instanceof Error ? err : new Error(String(err));
