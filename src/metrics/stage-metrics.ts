@@ -96,7 +96,7 @@ export function registerStageMetrics(registry: Registry): StageMetrics {
   });
   const groupCommits = new Histogram({
     name: 'palisade_spool_group_commit_duration_seconds',
-    help: 'Spool group commits that made their appends durable (sealing, write and fdatasync): what every ingestion request waits for before its answer. _count is the number of fsyncs.',
+    help: 'Spool group commits that made their appends durable (sealing, write and fdatasync): what every ingestion request waits for before its answer. _count is the number of group commits (one fdatasync each unless PALISADE_SPOOL_FSYNC=false).',
     buckets: DISK_BUCKETS,
     registers: [registry],
   });
