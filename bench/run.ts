@@ -222,7 +222,8 @@ async function throughput(): Promise<void> {
 }
 
 // BENCH_ONLY=scenarios runs just the k6 scenarios on loopback (bench/scenarios.ts); BENCH_ONLY=noisy just
-// bench/noisy-neighbour.ts; BENCH_ONLY=scaleout just bench/scale-out.ts; BENCH_ONLY=ingest just the ingest table above.
+// bench/noisy-neighbour.ts; BENCH_ONLY=scaleout just bench/scale-out.ts; BENCH_ONLY=ingest just the ingest table above;
+// BENCH_ONLY=engine just bench/engine-floor.ts.
 const only = process.env.BENCH_ONLY;
 if (only !== undefined && only !== 'scenarios' && only !== 'noisy' && only !== 'scaleout' && only !== 'ingest' && only !== 'engine') {
   process.stderr.write(
@@ -230,8 +231,7 @@ if (only !== undefined && only !== 'scenarios' && only !== 'noisy' && only !== '
   );
   process.exit(2);
 }
-if (only === 'ingest') await throughput();
-if (only === undefined) await throughput();
+if (only === undefined || only === 'ingest') await throughput();
 
 // The embedded engine's own cost of the ingest table's rows, its floor (bench/engine-floor.ts prints its own table).
 // A child process: chDB binds one data directory per process, and the parts below open their own.
@@ -241,7 +241,6 @@ if (only === undefined || only === 'engine') {
 }
 
 if (only === undefined) {
-
   // Query latency on a generated 10M-event data set (bench/query.ts prints its own table).
   await import('./query.ts');
 
