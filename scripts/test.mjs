@@ -30,7 +30,7 @@
 //   from one esbuild bundle each, made before the pool starts
 //   (scripts/test-build.mjs says why and what stays as in the sources).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildForTests, builtPath } from './test-build.mjs';
@@ -120,13 +120,42 @@ const unit = all.filter((f) => !f.endsWith('.int.test.ts'));
 const int = all.filter((f) => f.endsWith('.int.test.ts') && !SOLO.has(f));
 const solo = all.filter((f) => SOLO.has(f));
 
+// Where the run's temporary files go: a RAM file system (Linux's /dev/shm, tmpfs) when it
+// has room, or PALISADE_TEST_TMPDIR, or os.tmpdir(). Each engine part, spool segment and
+// data directory the tests make is a few files created and deleted again; on the 2-core
+// host's ext4 root (2026-12-07), inode allocation among the run's deleted files was the
+// largest single cost of a one-row INSERT (2.6 ms CPU on tmpfs, 3.8-6.3 ms on ext4), the
+// suite spent 28 % of its CPU in the kernel, and a run took 427 s (383 s on tmpfs). Files on tmpfs are real files: opened,
+// written, renamed, fsynced (a no-op there) and read back through the same calls.
+const TMPFS_MAGIC = 0x01021994;
+const TMPFS_ROOM = 4 * 1024 ** 3;
+function scratchBase() {
+  if (process.env.PALISADE_TEST_TMPDIR) return process.env.PALISADE_TEST_TMPDIR;
+  try {
+    const fs = statfsSync('/dev/shm');
+    if (fs.type === TMPFS_MAGIC && fs.bavail * fs.bsize >= TMPFS_ROOM) return '/dev/shm';
+  } catch {
+    // no /dev/shm (not Linux): the default
+  }
+  return tmpdir();
+}
+
+// Files whose subject is what a disk does with a write (the spool's group commit and
+// fsync, recovery after a SIGKILL): their temporary files stay on os.tmpdir()'s disk.
+const ON_DISK = new Set(['src/spool/spool.test.ts', 'test/fault-crash.int.test.ts']);
+
 // Tests that need a tool npm cannot supply (promtool, hadolint) skip with the
 // install command and write the tool here (test/helpers/external-tools.ts);
 // the summary at the end names each, so a skip is never silent.
-const scratch = mkdtempSync(path.join(tmpdir(), 'palisade-test-run-'));
+const scratch = mkdtempSync(path.join(scratchBase(), 'palisade-test-run-'));
 const missingFile = path.join(scratch, 'missing-tools.jsonl');
 const build = path.join(scratch, 'build');
-const sourceEnv = { ...process.env, NODE_ENV: 'test', PALISADE_MISSING_TOOLS: missingFile };
+// Every temporary file of the run (the tests' data directories, their servers' spools and
+// engines) goes under the scratch directory, removed at the end, but for ON_DISK's files.
+const scratchTmp = path.join(scratch, 'tmp');
+mkdirSync(scratchTmp);
+const sourceEnv = { ...process.env, NODE_ENV: 'test', PALISADE_MISSING_TOOLS: missingFile, TMPDIR: scratchTmp };
+const diskEnv = { ...sourceEnv, TMPDIR: tmpdir() };
 // PALISADE_TEST_TLS: one certificate for the run's servers (test/helpers/palisade.ts: seedTls).
 const testEnv = { ...sourceEnv, PALISADE_TEST_BUILD: build, PALISADE_TEST_TLS: path.join(scratch, 'tls.json') };
 // Scripts tests spawn themselves (test/helpers/palisade.ts: scriptArgv).
@@ -137,7 +166,8 @@ const started = Date.now();
 
 /** One `node --test` over the files, its output straight to ours (the way to run a few files by hand). */
 function runInline(files, concurrency) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit', env: sourceEnv });
+  const env = files.some((f) => ON_DISK.has(path.relative(root, path.resolve(f)))) ? diskEnv : sourceEnv;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit', env });
   if (r.status !== 0) failed = true;
 }
 
@@ -145,6 +175,24 @@ function runInline(files, concurrency) {
 // killed and reported as failed, with its output so far, instead of holding the run until
 // CI gives up on it.
 const JOB_TIMEOUT_MS = Number(process.env.PALISADE_TEST_FILE_TIMEOUT_S ?? 600) * 1000;
+
+/**
+ * CPU-seconds of this process's children reaped so far, descendants included
+ * (/proc/self/stat: cutime + cstime, in clock ticks; undefined off Linux). A
+ * child's CPU is added once it has been waited for, so the growth from one
+ * job's end to the next is the job that just ended: its test process, the
+ * servers and CLI calls it ran, and what they ran in turn.
+ */
+function reapedCpu() {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+let reapedSoFar = reapedCpu();
 
 /** Runs a command with its output kept; resolves when it ends. */
 function job(name, command, argv, env) {
@@ -161,7 +209,10 @@ function job(name, command, argv, env) {
       child.stderr.on('data', (d) => out.push(d));
       child.on('close', (code, signal) => {
         clearTimeout(stuck);
-        resolve({ name, ok: code === 0, code: code ?? signal, output: Buffer.concat(out).toString(), ms: Date.now() - t0, from: t0 - started });
+        const reaped = reapedCpu();
+        const cpu = reaped === undefined || reapedSoFar === undefined ? undefined : reaped - reapedSoFar;
+        reapedSoFar = reaped;
+        resolve({ name, ok: code === 0, code: code ?? signal, output: Buffer.concat(out).toString(), ms: Date.now() - t0, cpu, from: t0 - started });
       });
     });
 }
@@ -169,7 +220,7 @@ function job(name, command, argv, env) {
 // The file runs as a plain script: node:test runs the tests a module declares and
 // exits 1 if one fails. `node --test file` would start a second process to run it
 // in, ~0.1 CPU-seconds per file for nothing the pool needs.
-const fileJob = (file) => job(file, process.execPath, ['--enable-source-maps', '--test-reporter=spec', builtPath(build, file)], testEnv);
+const fileJob = (file) => job(file, process.execPath, ['--enable-source-maps', '--test-reporter=spec', builtPath(build, file)], ON_DISK.has(file) ? { ...testEnv, TMPDIR: tmpdir() } : testEnv);
 const tsgo = path.join(root, 'node_modules', '@typescript', 'native-preview', 'bin', 'tsgo');
 const typecheckJob = (project) => job(`type-check (tsgo --noEmit -p ${project})`, process.execPath, [tsgo, '--noEmit', '-p', project], process.env);
 
@@ -182,7 +233,7 @@ const results = [];
 function report(r) {
   results.push(r);
   const mark = r.ok ? '✔' : '✖';
-  process.stdout.write(`\n${mark}━━ ${r.name} (${(r.ms / 1000).toFixed(1)} s from ${(r.from / 1000).toFixed(1)} s${r.ok ? '' : `, exit ${r.code}`})\n${r.output.trimEnd()}\n`);
+  process.stdout.write(`\n${mark}━━ ${r.name} (${(r.ms / 1000).toFixed(1)} s${r.cpu === undefined ? '' : `, ${r.cpu.toFixed(1)} CPU-s`} from ${(r.from / 1000).toFixed(1)} s${r.ok ? '' : `, exit ${r.code}`})\n${r.output.trimEnd()}\n`);
   for (const line of r.output.split('\n')) {
     const m = /^ℹ (tests|pass|fail|cancelled|skipped|todo) (\d+)$/.exec(line);
     if (m) totals[m[1]] += Number(m[2]);
@@ -275,6 +326,12 @@ if (args.length > 0 && args[0] !== 'unit' && args[0] !== 'int') {
   process.stdout.write(`\n━━ ${results.length} jobs in ${((Date.now() - started) / 1000).toFixed(1)} s, ${POOL} at a time and the waiting lane (${waiting.length}), after ${solo.join(', ')} alone\n`);
   process.stdout.write(`   ${grown.length} files started beside a full pool while the cores idled${grown.length ? ` (at ${grown.join(', ')})` : ''}\n`);
   process.stdout.write(`   slowest: ${slowest.map((r) => `${r.name} ${(r.ms / 1000).toFixed(1)} s`).join(', ')}\n`);
+  const measured = results.filter((r) => r.cpu !== undefined);
+  if (measured.length > 0) {
+    // CPU-seconds over every process a file ran: what the suite's length on two cores is made of.
+    const heaviest = measured.filter((r) => r.name.endsWith('.ts')).sort((a, b) => b.cpu - a.cpu).slice(0, 12);
+    process.stdout.write(`   CPU: ${measured.reduce((a, r) => a + r.cpu, 0).toFixed(0)} CPU-s over the jobs; heaviest: ${heaviest.map((r) => `${r.name} ${r.cpu.toFixed(1)}`).join(', ')}\n`);
+  }
   for (const [k, v] of Object.entries(totals)) process.stdout.write(`ℹ ${k} ${v}\n`);
   const bad = results.filter((r) => !r.ok);
   if (bad.length > 0) process.stdout.write(`✖ failed: ${bad.map((r) => r.name).join(', ')}\n`);
