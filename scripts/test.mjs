@@ -182,7 +182,9 @@ const JOB_TIMEOUT_MS = Number(process.env.PALISADE_TEST_FILE_TIMEOUT_S ?? 600) *
  * (/proc/self/stat: cutime + cstime, in clock ticks; undefined off Linux). A
  * child's CPU is added once it has been waited for, so the growth from one
  * job's end to the next is the job that just ended: its test process, the
- * servers and CLI calls it ran, and what they ran in turn.
+ * servers and CLI calls it ran, and what they ran in turn. (Two jobs reaped
+ * in the same turn of the event loop show as one figure on the first and ~0
+ * on the second; the total stays right.)
  */
 function reapedCpu() {
   try {
