@@ -124,7 +124,7 @@ const solo = all.filter((f) => SOLO.has(f));
 // has room, or PALISADE_TEST_TMPDIR, or os.tmpdir(). Each engine part, spool segment and
 // data directory the tests make is a few files created and deleted again; on the 2-core
 // host's ext4 root (2026-12-07), inode allocation among the run's deleted files was the
-// largest single cost of a one-row INSERT (2.6 ms CPU on tmpfs, 3.8-6.3 ms on ext4), and
+// largest single cost of a one-row INSERT (2.6 ms CPU on tmpfs, 3.8-7.3 ms on ext4), and
 // the suite spent 28 % of its CPU in the kernel. Two runs each way: 710 and 691 CPU-s
 // (427, 412 s) on ext4, 639 and 674 (384, 404 s) on tmpfs. Files on tmpfs are real files: opened,
 // written, renamed, fsynced (a no-op there) and read back through the same calls.
