@@ -197,20 +197,44 @@ function reapedCpu() {
 }
 let reapedSoFar = reapedCpu();
 
+/** Jobs running now. Each is a process group of its own (`detached`), so killing one kills what it started too. */
+const running = new Set();
+
+/** Kills a job with everything it started: its servers, CLI calls, browsers. */
+function killJob(child) {
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+// Interrupted (Ctrl-C, a CI timeout): the running files go with everything they started,
+// and so does the scratch directory, which on tmpfs holds memory until it is removed.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    for (const child of running) killJob(child);
+    rmSync(scratch, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+
 /** Runs a command with its output kept; resolves when it ends. */
 function job(name, command, argv, env) {
   return () =>
     new Promise((resolve) => {
       const t0 = Date.now();
       const out = [];
-      const child = spawn(command, argv, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(command, argv, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      running.add(child);
       const stuck = setTimeout(() => {
-        out.push(Buffer.from(`\n✖ ${name}: still running after ${JOB_TIMEOUT_MS / 1000} s; killed (PALISADE_TEST_FILE_TIMEOUT_S)\n`));
-        child.kill('SIGKILL');
+        out.push(Buffer.from(`\n✖ ${name}: still running after ${JOB_TIMEOUT_MS / 1000} s; killed with what it started (PALISADE_TEST_FILE_TIMEOUT_S)\n`));
+        killJob(child);
       }, JOB_TIMEOUT_MS);
       child.stdout.on('data', (d) => out.push(d));
       child.stderr.on('data', (d) => out.push(d));
       child.on('close', (code, signal) => {
+        running.delete(child);
         clearTimeout(stuck);
         const reaped = reapedCpu();
         const cpu = reaped === undefined || reapedSoFar === undefined ? undefined : reaped - reapedSoFar;
