@@ -156,7 +156,8 @@ const build = path.join(scratch, 'build');
 const scratchTmp = path.join(scratch, 'tmp');
 mkdirSync(scratchTmp);
 const sourceEnv = { ...process.env, NODE_ENV: 'test', PALISADE_MISSING_TOOLS: missingFile, TMPDIR: scratchTmp };
-const diskEnv = { ...sourceEnv, TMPDIR: tmpdir() };
+/** `env` for one of ON_DISK's files: its temporary files on os.tmpdir()'s disk. */
+const onDisk = (env) => ({ ...env, TMPDIR: tmpdir() });
 // PALISADE_TEST_TLS: one certificate for the run's servers (test/helpers/palisade.ts: seedTls).
 const testEnv = { ...sourceEnv, PALISADE_TEST_BUILD: build, PALISADE_TEST_TLS: path.join(scratch, 'tls.json') };
 // Scripts tests spawn themselves (test/helpers/palisade.ts: scriptArgv).
@@ -167,7 +168,7 @@ const started = Date.now();
 
 /** One `node --test` over the files, its output straight to ours (the way to run a few files by hand). */
 function runInline(files, concurrency) {
-  const env = files.some((f) => ON_DISK.has(path.relative(root, path.resolve(f)))) ? diskEnv : sourceEnv;
+  const env = files.some((f) => ON_DISK.has(path.relative(root, path.resolve(f)))) ? onDisk(sourceEnv) : sourceEnv;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], { cwd: root, stdio: 'inherit', env });
   if (r.status !== 0) failed = true;
 }
@@ -247,7 +248,7 @@ function job(name, command, argv, env) {
 // The file runs as a plain script: node:test runs the tests a module declares and
 // exits 1 if one fails. `node --test file` would start a second process to run it
 // in, ~0.1 CPU-seconds per file for nothing the pool needs.
-const fileJob = (file) => job(file, process.execPath, ['--enable-source-maps', '--test-reporter=spec', builtPath(build, file)], ON_DISK.has(file) ? { ...testEnv, TMPDIR: tmpdir() } : testEnv);
+const fileJob = (file) => job(file, process.execPath, ['--enable-source-maps', '--test-reporter=spec', builtPath(build, file)], ON_DISK.has(file) ? onDisk(testEnv) : testEnv);
 const tsgo = path.join(root, 'node_modules', '@typescript', 'native-preview', 'bin', 'tsgo');
 const typecheckJob = (project) => job(`type-check (tsgo --noEmit -p ${project})`, process.execPath, [tsgo, '--noEmit', '-p', project], process.env);
 
